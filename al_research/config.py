@@ -136,6 +136,7 @@ class TrackingConfig:
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<project root>/mlflow.db
     experiment_name: str = "al-research"
     histograms: bool = True  # a confidence histogram image per round
+    tags: dict[str, str] = field(default_factory=dict)  # extra run tags, e.g. protocol: article
 
 
 @dataclass

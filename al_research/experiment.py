@@ -99,6 +99,7 @@ def run(cfg: DictConfig | Config) -> float:
     uri = resolve_tracking_uri(conf.tracking.uri)
     experiment_id = prepare_store(uri, conf.tracking.experiment_name)
     tags = {
+        **conf.tracking.tags,
         "strategy": conf.strategy.name,
         "model": conf.model.name,
         "data": conf.data.name,
