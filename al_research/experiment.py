@@ -33,9 +33,9 @@ from al_research.tracking import (
 log = logging.getLogger("al_research")
 
 TEST_SELECTED_WARNING = (
-    "model.early_stopping.monitor=test: early stopping selects the model on the TEST set (as the "
-    "article did), so test accuracy is optimistic. The run is tagged test_selected=true. Use "
-    "monitor=val for an honest estimate."
+    "WARNING: model.early_stopping.monitor=test: early stopping selects the model on the TEST "
+    "set (as the article did), so test accuracy is optimistic. The run is tagged "
+    "test_selected=true. Use monitor=val for an honest estimate."
 )
 
 

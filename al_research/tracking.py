@@ -52,8 +52,12 @@ def prepare_store(uri: str, experiment_name: str, retries: int = 5) -> str:
     Called once before a sweep's jobs start, so parallel jobs never race to create either.
     Safe to call again: a job that finds both present does nothing.
     """
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    artifact_location = None
+    if uri.startswith("sqlite:///"):  # artifacts beside the database, not in the working dir
+        store_dir = Path(uri[len("sqlite:///"):]).parent
+        store_dir.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment_name)
+        artifact_location = (store_dir / "mlartifacts" / safe).as_uri()
     for attempt in range(retries):
         try:
             client = _client(uri)
@@ -62,7 +66,7 @@ def prepare_store(uri: str, experiment_name: str, retries: int = 5) -> str:
                 if experiment.lifecycle_stage == "deleted":
                     client.restore_experiment(experiment.experiment_id)
                 return experiment.experiment_id
-            return client.create_experiment(experiment_name)
+            return client.create_experiment(experiment_name, artifact_location=artifact_location)
         except Exception as error:  # another process created it first, or the DB was busy
             if attempt == retries - 1:
                 raise

@@ -1,0 +1,55 @@
+"""Shared fixtures: composing the real configs, and a real temporary MLflow store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import al_research  # noqa: F401  (quiet TF, one BLAS thread, before anything imports them)
+
+ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = ROOT / "conf"
+
+# A short experiment: 3 rounds on a small pool, no clustering, no images.
+SHORT = [
+    "budget=30",
+    "data.pool_size=500",
+    "clustering.enabled=false",
+    "tracking.histograms=false",
+]
+
+
+def compose(overrides: list[str] | None = None):
+    """The config the command line would build, composed by Hydra from conf/."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=overrides or [])
+
+
+@pytest.fixture
+def store_uri(tmp_path: Path) -> str:
+    """An absolute SQLite URI in a fresh temporary folder."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def client_for() -> Callable:
+    from mlflow import MlflowClient
+
+    return lambda uri: MlflowClient(tracking_uri=uri)
+
+
+def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run `python -m al_research ARGS` as a user would, in `cwd`."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    return subprocess.run(
+        [sys.executable, "-m", "al_research", *args], cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=timeout,
+    )

@@ -1,0 +1,71 @@
+"""The real command line: the default experiment, a multirun, and bad overrides."""
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import SHORT, run_cli
+
+
+def _runs(uri, experiment="al-research"):
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(experiment)
+    return client, (client.search_runs([experiment.experiment_id]) if experiment else [])
+
+
+@pytest.mark.slow
+def test_default_experiment_end_to_end(tmp_path):
+    """The README's main job on the embedded data: 40 rounds, the article's range."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli([f"tracking.uri={uri}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert out.count("labelled") >= 40 and "round 40  labelled  400" in out
+    assert f"mlflow ui --backend-store-uri {uri}" in out
+    client, runs = _runs(uri)
+    (r,) = runs
+    assert r.info.status == "FINISHED"
+    history = client.get_metric_history(r.info.run_id, "test_accuracy")
+    assert sorted(m.step for m in history) == list(range(10, 401, 10))
+    assert r.data.metrics["final_test_accuracy"] >= 0.80
+    images = [a.path for a in client.list_artifacts(r.info.run_id, "images")]
+    assert len([p for p in images if p.endswith(".png")]) == 40
+    assert "plots/learning_curve.png" in [a.path for a in client.list_artifacts(r.info.run_id,
+                                                                                 "plots")]
+    assert list(tmp_path.glob("outputs/*/*/rounds.csv")), "the job's folder keeps rounds.csv"
+
+
+@pytest.mark.slow
+def test_multirun_lands_every_job(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = tmp_path / "sweep"
+    result = run_cli(["-m", "strategy=random,least_confident", "seed=0", *SHORT,
+                      f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    client, runs = _runs(uri)
+    runs = [r for r in runs if r.data.tags.get("summary") != "true"]
+    assert sorted(r.data.tags["strategy"] for r in runs) == ["least_confident", "random"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["sweep"] for r in runs} == {str(sweep)}
+    for r in runs:
+        assert len(client.get_metric_history(r.info.run_id, "test_accuracy")) == 3
+    assert len(list(sweep.glob("*/.hydra/config.yaml"))) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("strategy=foo", "least_confident"),
+        ("model.lr=abc", "abc"),
+        ("batch_size=-1", "batch_size must be >= 1"),
+        ("budget=4001", "larger than the pool"),
+    ],
+)
+def test_bad_overrides_fail_cleanly(tmp_path, override, expected):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli([override, f"tracking.uri={uri}"], cwd=tmp_path, timeout=120)
+    assert result.returncode != 0
+    assert expected in result.stderr + result.stdout
+    _, runs = _runs(uri)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert not runs, "nothing should start before the config is valid"

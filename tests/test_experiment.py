@@ -1,0 +1,142 @@
+"""Real short runs into a temporary SQLite MLflow store, read back through MLflow."""
+
+import json
+
+import pytest
+
+from al_research.experiment import run
+from al_research.tracking import mlflow_run, prepare_store
+from tests.conftest import SHORT, compose
+
+
+def _only_run(client, experiment="al-research"):
+    experiment = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([experiment.experiment_id])
+    return runs
+
+
+def _artifacts(client, run_id, path=None):
+    return [a.path for a in client.list_artifacts(run_id, path)]
+
+
+def test_short_run_logs_every_round(store_uri, client_for):
+    overrides = [o for o in SHORT if not o.startswith(("clustering", "tracking.histograms"))]
+    accuracy = run(compose([*overrides, f"tracking.uri={store_uri}", "seed=1"]))
+    client = client_for(store_uri)
+    (r,) = _only_run(client)
+    assert r.info.status == "FINISHED" and r.info.run_name == "least_confident-softmax-s1"
+    assert r.data.tags["strategy"] == "least_confident" and r.data.tags["seed"] == "1"
+    assert r.data.tags["test_selected"] == "false"
+    assert r.data.params["model.lr"] == "0.1" and r.data.params["budget"] == "30"
+    history = client.get_metric_history(r.info.run_id, "test_accuracy")
+    assert sorted(m.step for m in history) == [10, 20, 30]
+    assert history[-1].value == pytest.approx(accuracy)
+    assert r.data.metrics["final_test_accuracy"] == pytest.approx(accuracy)
+    assert r.data.metrics["labels_spent"] == 30
+    for name in ("val_accuracy", "epochs", "fit_seconds", "mean_confidence"):
+        assert len(client.get_metric_history(r.info.run_id, name)) == 3
+    top = _artifacts(client, r.info.run_id)
+    assert {"config.yaml", "selected_indices.json", "plots", "images", "kmeans"} <= set(top)
+    images = _artifacts(client, r.info.run_id, "images")
+    histograms = [p for p in images if "confidence_histogram" in p and p.endswith(".png")]
+    assert sorted(int(p.split("+step+")[1].split("+")[0]) for p in histograms) == [10, 20, 30]
+    assert "plots/learning_curve.png" in _artifacts(client, r.info.run_id, "plots")
+    kmeans = _artifacts(client, r.info.run_id, "kmeans")
+    assert "kmeans/centroids.png" in kmeans and len(kmeans) == 11
+    assert 0 < r.data.metrics["kmeans/purity"] <= 1
+    local = client.download_artifacts(r.info.run_id, "selected_indices.json")
+    with open(local) as f:
+        selected = json.load(f)
+    assert len(selected["initial"]) == 10 and len(selected["10"]) == 10
+    assert selected["30"] == []
+    chosen = selected["initial"] + selected["10"] + selected["20"]
+    assert len(set(chosen)) == 30
+
+
+def test_same_seed_same_indices_and_accuracy(store_uri, client_for):
+    cfg = compose([*SHORT, f"tracking.uri={store_uri}", "seed=4"])
+    first, second = run(cfg), run(cfg)
+    client = client_for(store_uri)
+    runs = _only_run(client)
+    assert len(runs) == 2 and first == second
+    picked = []
+    for r in runs:
+        with open(client.download_artifacts(r.info.run_id, "selected_indices.json")) as f:
+            picked.append(json.load(f))
+    assert picked[0] == picked[1]
+    curves = [[m.value for m in sorted(client.get_metric_history(r.info.run_id, "test_accuracy"),
+                                       key=lambda m: m.step)] for r in runs]
+    assert curves[0] == curves[1]
+
+
+def test_monitoring_the_test_set_warns_and_tags(store_uri, client_for, caplog):
+    run(compose([*SHORT, f"tracking.uri={store_uri}", "model.early_stopping.monitor=test"]))
+    (r,) = _only_run(client_for(store_uri))
+    assert r.data.tags["test_selected"] == "true"
+    assert "TEST set" in caplog.text
+
+
+def test_ground_truth_labels_the_whole_pool(store_uri, client_for):
+    run(compose([*SHORT, f"tracking.uri={store_uri}", "strategy=full"]))
+    (r,) = _only_run(client_for(store_uri))
+    history = client_for(store_uri).get_metric_history(r.info.run_id, "test_accuracy")
+    assert [m.step for m in history] == [500] and r.data.metrics["labels_spent"] == 500
+
+
+def test_kmeans_cold_start_and_self_training(store_uri, client_for):
+    overrides = [o for o in SHORT if not o.startswith("clustering")]
+    run(compose([*overrides, f"tracking.uri={store_uri}", "initial=kmeans",
+                 "self_training.enabled=true", "self_training.max_rounds=3"]))
+    client = client_for(store_uri)
+    (r,) = _only_run(client)
+    with open(client.download_artifacts(r.info.run_id, "selected_indices.json")) as f:
+        initial = json.load(f)["initial"]
+    assert len(initial) == 10 and len(set(initial)) == 10
+    assert r.data.metrics["labels_spent"] == 30  # pseudo-labels are not spent
+    assert r.data.metrics["self_training/n_pseudo"] == 30
+    steps = [m.step for m in client.get_metric_history(r.info.run_id,
+                                                       "self_training/test_accuracy")]
+    assert sorted(steps) == [10, 20, 30]
+    assert "self_training/confusion_matrix.png" in _artifacts(client, r.info.run_id,
+                                                               "self_training")
+    assert 0 <= r.data.metrics["self_training/final_pseudo_label_accuracy"] <= 1
+
+
+def test_self_training_only_on_chosen_arms(store_uri, client_for):
+    run(compose([*SHORT, f"tracking.uri={store_uri}", "strategy=random",
+                 "self_training.enabled=true", "self_training.strategies=[least_confident]"]))
+    (r,) = _only_run(client_for(store_uri))
+    assert r.data.tags["self_training"] == "false"
+    assert "self_training/n_pseudo" not in r.data.metrics
+
+
+@pytest.mark.parametrize(("error", "status"), [(RuntimeError, "FAILED"),
+                                                (KeyboardInterrupt, "KILLED")])
+def test_a_run_that_stops_is_never_left_running(store_uri, client_for, error, status):
+    experiment_id = prepare_store(store_uri, "al-research")
+    with pytest.raises(error), mlflow_run(store_uri, experiment_id, "x", {}):
+        raise error()
+    (r,) = _only_run(client_for(store_uri))
+    assert r.info.status == status
+
+
+def test_config_errors_leave_no_run(store_uri, client_for, tmp_path):
+    from al_research.config import ConfigError
+
+    with pytest.raises(ConfigError):
+        run(compose([*SHORT, f"tracking.uri={store_uri}", "budget=501"]))
+    with pytest.raises(FileNotFoundError, match="missing.npz"):
+        run(compose([f"tracking.uri={store_uri}", "data=mnist",
+                     f"data.path={tmp_path / 'missing.npz'}"]))
+    experiment = client_for(store_uri).get_experiment_by_name("al-research")
+    assert experiment is None or not client_for(store_uri).search_runs(
+        [experiment.experiment_id])
+
+
+def test_store_setup_is_idempotent_and_keeps_artifacts_beside_the_db(store_uri, client_for,
+                                                                    tmp_path):
+    first = prepare_store(store_uri, "exp one")
+    assert prepare_store(store_uri, "exp one") == first
+    location = client_for(store_uri).get_experiment(first).artifact_location
+    assert location.startswith((tmp_path / "mlartifacts").as_uri())
+    assert (tmp_path / "mlflow.db").exists()
