@@ -1,9 +1,16 @@
-"""The `al-research` console script: Hydra overrides run an experiment."""
+"""The `al-research` console script: `report ARGS` writes a report, anything else runs Hydra."""
 
 from __future__ import annotations
 
+import sys
+
 
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "report":
+        from al_research.report import main as report_main
+
+        sys.exit(report_main(sys.argv[2:]))
+
     from al_research.app import main as hydra_main
 
     hydra_main()
