@@ -35,7 +35,7 @@ def test_default_experiment_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-def test_multirun_lands_every_job(tmp_path):
+def test_multirun_lands_every_job_and_reports_at_the_end(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "sweep"
     result = run_cli(["-m", "strategy=random,least_confident", "seed=0", *SHORT,
@@ -49,6 +49,14 @@ def test_multirun_lands_every_job(tmp_path):
     for r in runs:
         assert len(client.get_metric_history(r.info.run_id, "test_accuracy")) == 3
     assert len(list(sweep.glob("*/.hydra/config.yaml"))) == 2
+    # the sweep-end callback wrote the report and its summary run
+    summary = sweep / "report" / "summary.md"
+    assert summary.is_file(), result.stdout[-3000:]
+    text = summary.read_text()
+    assert "\n| random | 1 | 0 |" in text and "\n| least_confident | 1 | 0 |" in text
+    experiment = client.get_experiment_by_name("al-research")
+    summaries = client.search_runs([experiment.experiment_id], "tags.summary = 'true'")
+    assert len(summaries) == 1 and summaries[0].data.tags["sweep"] == str(sweep)
 
 
 @pytest.mark.slow

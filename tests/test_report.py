@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import logging
 import math
-import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +15,10 @@ from scipy import stats
 
 import al_research  # noqa: F401  (quiet TF, one BLAS thread, before anything imports them)
 from al_research import report as rp
+from tests.conftest import SHORT, compose
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = ROOT / "conf"
 EXPERIMENT = "report-test"
 MAIN, EXTRA = "sweep-main", "sweep-extra"
-SHORT = ["budget=30", "batch_size=10", "data.pool_size=500", "clustering.enabled=false",
-         "tracking.histograms=false"]
 SELF_TRAINING = ["self_training.enabled=true", "self_training.strategies=[least_confident]",
                  "self_training.max_rounds=2"]
 # (strategy, seed, sweep tag): MAIN pairs seeds 0-2 and has one ground-truth run; EXTRA holds
@@ -48,14 +43,6 @@ class Store:
         runs = client.search_runs([experiment.experiment_id], "attributes.status = 'FINISHED'")
         return [r for r in runs if (r.data.tags.get("summary") == "true") == summary
                 and (sweep is None or r.data.tags.get("sweep") == sweep)]
-
-
-def compose(overrides: list[str]):
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=overrides)
 
 
 @pytest.fixture(scope="module")
@@ -317,28 +304,3 @@ def test_console_script_dispatches_report(store: Store, tmp_path: Path,
         cli.main()
     assert exit_info.value.code == 0
     assert (tmp_path / "summary.md").is_file()
-
-
-@pytest.mark.slow
-def test_a_sweep_writes_its_report_when_it_ends(tmp_path: Path) -> None:
-    """The real command line: the Hydra callback reports on the sweep that just ended."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    sweep_dir = tmp_path / "sweep"
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "al_research", "-m", "strategy=random,least_confident", "seed=0",
-         *SHORT, f"hydra.sweep.dir={sweep_dir}", f"tracking.uri={uri}",
-         "tracking.experiment_name=sweep-test"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = sweep_dir / "report" / "summary.md"
-    assert summary.is_file(), done.stdout[-3000:] + done.stderr[-3000:]
-    text = summary.read_text()
-    assert "\n| random | 1 | 0 |" in text and "\n| least_confident | 1 | 0 |" in text
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("sweep-test")
-    runs = client.search_runs([experiment.experiment_id], "tags.summary = 'true'")
-    assert len(runs) == 1 and runs[0].data.tags["sweep"] == str(sweep_dir)
