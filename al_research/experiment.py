@@ -207,7 +207,7 @@ def _log_clustering(conf: Config, split: Split, recorder: RunRecorder,
     clusters = cluster_pool(split.pool_x, k, conf.seed, conf.clustering.n_init)
     audit = Oracle(split.pool_y)  # measurement only: purity and majorities use hidden labels
     quality = cluster_quality(clusters.assignments, audit.audit(np.arange(len(split.pool_y))), k)
-    titles = [f"cluster {i}: {d}" for i, d in enumerate(quality.majority)]
+    titles = [f"#{i}: majority {d}" for i, d in enumerate(quality.majority)]
     recorder.log_figure(plots.centroid_grid(clusters.centroids, titles),
                         "kmeans/centroids.png")
     for i, centroid in enumerate(clusters.centroids):
