@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,17 +17,30 @@ class ReportOnMultirunEnd(Callback):
     """Run the report (`al-research report`) for the sweep that just ended; never raises.
 
     It reads the sweep's runs from MLflow, writes <sweep dir>/report/ and logs a summary run.
+    Hydra skips `on_multirun_end` when a job failed (it re-raises the job's error first), so the
+    report is also armed at sweep start and runs at process exit on the runs that did land.
     """
 
     def __init__(self, target: float | None = None, log_run: bool = True) -> None:
         self.target = target
         self.log_run = log_run
+        self._pending: DictConfig | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._pending = config
+        atexit.register(self._report_after_failure)
+
+    def _report_after_failure(self) -> None:
+        if self._pending is not None:
+            log.warning("The sweep ended with a failed job; reporting on the runs that finished.")
+            self.on_multirun_end(self._pending)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._pending = None
         retry = "al-research report --sweep <sweep dir>"
         try:
             from al_research.report import DEFAULT_TARGET, article_markdown, generate_report
-            from al_research.tracking import resolve_tracking_uri
+            from al_research.tracking import resolve_tracking_uri, ui_command
 
             sweep = str(config.hydra.sweep.dir)
             uri = resolve_tracking_uri(config.tracking.uri)
@@ -46,5 +60,6 @@ class ReportOnMultirunEnd(Callback):
                 log.info("Summary run %s in experiment %r", report.summary_run_id, experiment)
             if report.article is not None:
                 log.info("The article's table:\n%s", article_markdown(report.article))
+            log.info("Browse the runs and the summary: %s", ui_command(uri))
         except Exception:  # the sweep's runs are in MLflow whatever happens here
             log.exception("The sweep's report failed; its runs are kept. Retry: %s", retry)

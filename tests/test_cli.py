@@ -77,3 +77,19 @@ def test_bad_overrides_fail_cleanly(tmp_path, override, expected):
     _, runs = _runs(uri)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     assert not runs, "nothing should start before the config is valid"
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_failed_job_still_reports_what_landed(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = tmp_path / "sweep"
+    missing = tmp_path / "absent" / "mnist.npz"
+    result = run_cli(["-m", "data=mnist_5k,mnist", f"data.path={missing}", *SHORT,
+                      f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert result.returncode != 0 and str(missing) in result.stderr
+    client, runs = _runs(uri)
+    finished = [r for r in runs if r.data.tags.get("summary") != "true"]
+    assert [r.data.tags["data"] for r in finished] == ["mnist_5k"]
+    summary = sweep / "report" / "summary.md"
+    assert summary.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
+    assert "runs: 1 finished" in summary.read_text()
