@@ -115,10 +115,11 @@ def configure_tensorflow(threads: int | None = None, gpu_memory_growth: bool = T
     _configured = True
     gc.freeze()
     if threads is None:
-        threads = launcher_threads(_hydra_launcher())
+        launcher = _hydra_launcher()
+        threads = launcher_threads(launcher)
         if threads is not None:
-            log.info("TensorFlow: %d thread(s), this worker's share of %d cores", threads,
-                     available_cpus())
+            log.info("TensorFlow: %d thread(s) per job under %s (%d cores available)", threads,
+                     str(launcher.get("_target_", "?")).rsplit(".", 1)[-1], available_cpus())
     if threads:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
