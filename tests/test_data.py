@@ -75,3 +75,10 @@ def test_npz_without_keras_arrays_is_rejected(tmp_path):
     np.savez(path, images=np.zeros((2, 28, 28)))
     with pytest.raises(ValueError, match="x_train"):
         make_split(DataConfig(name="mnist", source="npz", path=str(path)), seed=0)
+
+
+def test_embedded_data_is_loaded_once_and_cannot_be_changed():
+    x, _ = load_mnist_5k()
+    assert load_mnist_5k()[0] is x
+    with pytest.raises(ValueError):
+        x[0, 0] = 1.0
