@@ -144,6 +144,9 @@ def _run_logged(conf: Config, split: Split, recorder: RunRecorder, ctx: HydraCon
     pool = LabelledPool(split.pool_x, oracle)
     out_dir = ctx.output_dir or Path(tempfile.mkdtemp(prefix="al-research-"))
     rounds_csv = out_dir / "rounds.csv"
+    csv_file = rounds_csv.open("w", newline="")  # a row per round, flushed: kept if killed
+    csv_rows = csv.writer(csv_file)
+    csv_rows.writerow(["n_labelled", *Round.METRICS, "selected"])
     histogram = plots.ConfidenceHistogram() if conf.tracking.histograms else None
     rounds: list[Round] = []
 
@@ -152,7 +155,8 @@ def _run_logged(conf: Config, split: Split, recorder: RunRecorder, ctx: HydraCon
         if histogram is not None and len(r.confidence):
             recorder.log_image(histogram.render(r.confidence, r.n_labelled),
                                key="confidence_histogram", step=r.n_labelled)
-        _append_csv(rounds_csv, r)
+        csv_rows.writerow([r.n_labelled, *r.metrics().values(), " ".join(map(str, r.selected))])
+        csv_file.flush()
         log.info("round %2d  labelled %4d  test acc %.4f  val acc %.4f  epochs %3d  (%.2fs)",
                  len(rounds) + 1, r.n_labelled, r.test_accuracy, r.val_accuracy, r.epochs,
                  r.fit_seconds)
@@ -164,8 +168,8 @@ def _run_logged(conf: Config, split: Split, recorder: RunRecorder, ctx: HydraCon
     finally:  # an interrupted run keeps what it measured
         if histogram is not None:
             histogram.close()
-        if rounds_csv.exists():
-            recorder.log_file(rounds_csv)
+        csv_file.close()
+        recorder.log_file(rounds_csv)
         recorder.log_dict(
             {"initial": initial, **{str(r.n_labelled): r.selected for r in rounds}},
             "selected_indices.json",
@@ -189,15 +193,6 @@ def _run_logged(conf: Config, split: Split, recorder: RunRecorder, ctx: HydraCon
         _log_self_training(conf, model, pool, held_out, recorder)
     recorder.log_metrics({"wall_seconds": time.perf_counter() - started})
     return last.test_accuracy
-
-
-def _append_csv(path: Path, r: Round) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.writer(f)
-        if new:
-            writer.writerow(["n_labelled", *r.metrics(), "selected"])
-        writer.writerow([r.n_labelled, *r.metrics().values(), " ".join(map(str, r.selected))])
 
 
 def _log_clustering(conf: Config, split: Split, recorder: RunRecorder,
@@ -239,31 +234,16 @@ def _log_clustering(conf: Config, split: Split, recorder: RunRecorder,
 def _log_self_training(conf: Config, model, pool: LabelledPool, held_out: Evaluation,
                        recorder: RunRecorder) -> None:
     st = conf.self_training
-    pending: list[PseudoRound] = []
-
-    def flush() -> None:
-        from mlflow.entities import Metric
-
-        now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, p.n_pseudo) for p in pending
-                 for k, v in p.metrics().items()]
-        for start in range(0, len(batch), 900):
-            recorder.client.log_batch(recorder.run_id, metrics=batch[start : start + 900])
-        pending.clear()
 
     def on_round(p: PseudoRound) -> None:
-        pending.append(p)
-        if len(pending) >= 25:
-            flush()
+        recorder.log_metrics(p.metrics(), step=p.n_pseudo)  # buffered: one write every few s
+        if p.n_pseudo % 250 < (st.batch_size or conf.batch_size):
             log.info("self-training: %4d pseudo-labels  test acc %.4f  pseudo-label acc %.4f",
                      p.n_pseudo, p.test_accuracy, p.pseudo_accuracy)
 
     spent_before = pool.oracle.spent
-    try:
-        result = run_self_training(model, pool, held_out, st.batch_size or conf.batch_size,
-                                   st.mode, st.max_rounds, st.min_confidence, on_round)
-    finally:
-        flush()
+    result = run_self_training(model, pool, held_out, st.batch_size or conf.batch_size,
+                               st.mode, st.max_rounds, st.min_confidence, on_round)
     assert pool.oracle.spent == spent_before, "pseudo-labels must not spend labels"
     if not result.rounds:
         log.info("self-training: no item passed the confidence threshold")

@@ -26,14 +26,10 @@ class Round:
     confidence: np.ndarray = field(repr=False)  # max-softmax of each unlabelled pool item
     selected: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
 
+    METRICS = ("test_accuracy", "val_accuracy", "epochs", "fit_seconds", "mean_confidence")
+
     def metrics(self) -> dict[str, float]:
-        return {
-            "test_accuracy": self.test_accuracy,
-            "val_accuracy": self.val_accuracy,
-            "epochs": self.epochs,
-            "fit_seconds": self.fit_seconds,
-            "mean_confidence": self.mean_confidence,
-        }
+        return {name: getattr(self, name) for name in self.METRICS}
 
 
 @dataclass

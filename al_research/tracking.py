@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -65,43 +61,12 @@ def _client(uri: str):
     return client
 
 
-def _existing_sqlite_experiment(uri: str, experiment_name: str) -> str | None:
-    """The id of an active experiment in an existing SQLite store, read without MLflow.
-
-    Importing MLflow's SQLAlchemy store costs ~1.7 s per process; a sweep's launching process
-    (joblib, submitit) only needs to know the store and experiment exist, so a read-only query
-    of MLflow's `experiments` table (its layout is unchanged since MLflow 1.0) answers that.
-    None, and MLflow itself takes over, for anything else: no file, no table, a fresh schema
-    without its `alembic_version`, a deleted or missing experiment, a URI with options.
-    """
-    import sqlite3
-
-    if not uri.startswith("sqlite:///") or "?" in uri:
-        return None
-    path = Path(uri[len("sqlite:///"):])
-    if not path.is_file():
-        return None
-    try:
-        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
-                                                timeout=20)) as db:
-            if not db.execute("SELECT version_num FROM alembic_version").fetchone():
-                return None
-            row = db.execute("SELECT experiment_id, lifecycle_stage FROM experiments "
-                             "WHERE name = ?", (experiment_name,)).fetchone()
-    except sqlite3.Error:
-        return None
-    return str(row[0]) if row and row[1] == "active" else None
-
-
 def prepare_store(uri: str, experiment_name: str, retries: int = 5) -> str:
     """Create the store (a SQLite file's schema) and the experiment if absent; return its id.
 
     Called once before a sweep's jobs start, so parallel jobs never race to create either.
     Safe to call again: a job that finds both present does nothing.
     """
-    existing = _existing_sqlite_experiment(uri, experiment_name)
-    if existing is not None:
-        return existing
     artifact_location = None
     if uri.startswith("sqlite:///"):  # artifacts beside the database, not in the working dir
         store_dir = Path(uri[len("sqlite:///"):]).parent
@@ -125,39 +90,12 @@ def prepare_store(uri: str, experiment_name: str, retries: int = 5) -> str:
     raise AssertionError("unreachable")
 
 
-THUMBNAIL_SIZE = 256  # MLflow's size for the compressed copy the UI shows beside each image
+class _BackgroundImages:
+    """Step images logged by MLflow's own `log_image(key=, step=)` on one background thread.
 
-
-@functools.cache
-def _image_name_separator() -> str:
-    """The separator the installed MLflow's `log_image(key=, step=)` puts in file names.
-
-    The UI parses `<key>SEP step SEP <step> SEP timestamp SEP <ms> SEP <uuid>[SEP compressed]`;
-    MLflow replaced `%` by `+` in 2026 (a step like 20 read as "%20" broke the old names). Reading
-    it from the client's own code keeps our names the ones the same MLflow version writes.
-    """
-    import inspect
-
-    from mlflow import MlflowClient
-
-    try:
-        source = inspect.getsource(MlflowClient.log_image)
-    except (OSError, TypeError):
-        return "+"
-    return "+" if "+step+" in source else "%"
-
-
-class _StepImages:
-    """A run's step images in MLflow's own layout, for ~1.5 ms each instead of ~8 ms.
-
-    `MlflowClient.log_image(key=, step=)` makes two temporary folders, uploads two files and
-    writes a tag per image, on the caller's thread, in Python that holds the GIL. This writes the
-    same two files (`images/<name>.png` and its `<name>+compressed.webp` thumbnail, 256 pixels
-    at most) with fast encoder settings on a background thread, where the encoders overlap
-    training, and sets the run's `mlflow.loggedImages` tag once. When the run's artifact store
-    is a local folder (the default: beside the SQLite file) the files go straight there, each
-    renamed into place once complete; otherwise into a staging folder uploaded with one
-    `log_artifacts` per flush. At most `max_pending` images wait: past that, `submit` blocks.
+    Encoding and writing an image (two files and a tag, ~8 ms) then overlap the next round's
+    training instead of following it. At most `max_pending` images wait; `close()` waits for all
+    and re-raises the first error.
     """
 
     def __init__(self, client, run_id: str, max_pending: int = 16) -> None:
@@ -165,88 +103,24 @@ class _StepImages:
 
         self.client = client
         self.run_id = run_id
-        self._folder: Path | None = None  # chosen at the first image
-        self._direct = False  # the folder is the run's own images/ folder: nothing to upload
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-images")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._futures: list = []
-        self._tagged = False
-
-    @staticmethod
-    def supports(image: np.ndarray, key: str) -> bool:
-        """uint8 grey, RGB or RGBA pixels and a key without `/`; anything else goes to MLflow."""
-        shape_ok = image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (1, 3, 4))
-        return image.dtype == np.uint8 and shape_ok and "/" not in key
-
-    def _open_folder(self) -> None:
-        from urllib.parse import urlparse
-        from urllib.request import url2pathname
-
-        uri = self.client.get_run(self.run_id).info.artifact_uri
-        parsed = urlparse(uri)
-        if parsed.scheme == "file" or (not parsed.scheme and uri.startswith("/")):
-            self._folder = Path(url2pathname(parsed.path)) / "images"
-            self._folder.mkdir(parents=True, exist_ok=True)
-            self._direct = True
-        else:
-            self._folder = Path(tempfile.mkdtemp(prefix="al-research-images-"))
 
     def submit(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
-        if self._folder is None:
-            self._open_folder()
-        sep = _image_name_separator()
-        name = sep.join([key, "step", str(step), "timestamp", str(timestamp), str(uuid.uuid4())])
         self._slots.acquire()
-        future = self._pool.submit(self._write, np.array(image), name, sep)  # a copy: the
-        future.add_done_callback(lambda _: self._slots.release())  # caller may reuse its buffer
+        future = self._pool.submit(self.client.log_image, self.run_id, np.array(image),
+                                   key=key, step=step, timestamp=timestamp)  # a copy: the
+        future.add_done_callback(lambda _: self._slots.release())  # caller reuses its buffer
         self._futures.append(future)
-
-    def _save(self, pil, name: str, **options) -> None:
-        """Write under a temporary name, then rename: a reader never sees half a file."""
-        partial = self._folder / f".{name}.partial"
-        pil.save(partial, **options)
-        os.replace(partial, self._folder / name)
-
-    def _write(self, image: np.ndarray, name: str, sep: str) -> None:
-        from PIL import Image
-
-        pil = Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image)
-        self._save(pil, f"{name}.png", format="PNG", compress_level=1)
-        width, height = pil.size
-        if max(width, height) > THUMBNAIL_SIZE:  # MLflow's compress_image_size
-            scale = THUMBNAIL_SIZE / max(width, height)
-            pil = pil.resize((THUMBNAIL_SIZE, int(height * scale)) if width > height
-                             else (int(width * scale), THUMBNAIL_SIZE))
-        self._save(pil, f"{name}{sep}compressed.webp", format="WEBP", lossless=True, quality=0,
-                   method=0)  # lossless suits line art and is the fastest setting here
-
-    def upload(self) -> None:
-        """Wait for the pending images, upload them unless already in place; raise the first
-        error."""
-        futures, self._futures = self._futures, []
-        for future in futures:
-            future.result()
-        if not futures and self._folder is None:
-            return
-        if not self._direct:
-            staged = list(self._folder.iterdir())
-            if staged:
-                self.client.log_artifacts(self.run_id, str(self._folder), "images")
-                for path in staged:
-                    path.unlink()
-        if not self._tagged:
-            from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_IMAGES
-
-            self.client.set_tag(self.run_id, MLFLOW_LOGGED_IMAGES, True)
-            self._tagged = True
 
     def close(self) -> None:
         try:
-            self.upload()
+            for future in self._futures:
+                future.result()
         finally:
+            self._futures = []
             self._pool.shutdown(wait=True)
-            if self._folder is not None and not self._direct:
-                shutil.rmtree(self._folder, ignore_errors=True)
 
 
 class RunRecorder:
@@ -254,21 +128,20 @@ class RunRecorder:
 
     Metrics wait in memory and go to the store in `log_batch` calls of up to 1000, at most every
     `flush_seconds` (and when the run ends): one call per run instead of one per round, and
-    the UI still follows a long run. Step images are encoded on a background thread and uploaded
-    at the same flushes (`_StepImages`). `close()`, which `mlflow_run` calls before it marks the
-    run terminated, writes everything pending.
+    the UI still follows a long run. Step images are logged on a background thread
+    (`_BackgroundImages`). `close()`, which `mlflow_run` calls before it marks the run
+    terminated, writes everything pending.
     """
 
     MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 
-    def __init__(self, client, run_id: str, flush_seconds: float = 5.0,
-                 fast_images: bool = True) -> None:
+    def __init__(self, client, run_id: str, flush_seconds: float = 5.0) -> None:
         self.client = client
         self.run_id = run_id
         self.flush_seconds = flush_seconds
         self._pending: list = []
         self._last_flush = time.monotonic()
-        self._images = _StepImages(client, run_id) if fast_images else None
+        self._images = _BackgroundImages(client, run_id)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -288,14 +161,12 @@ class RunRecorder:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered metrics and the staged images now."""
+        """Write the buffered metrics now."""
         pending, self._pending = self._pending, []
         self._last_flush = time.monotonic()
         for start in range(0, len(pending), self.MAX_METRICS_PER_BATCH):
             self.client.log_batch(
                 self.run_id, metrics=pending[start : start + self.MAX_METRICS_PER_BATCH])
-        if self._images is not None:
-            self._images.upload()
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -305,11 +176,7 @@ class RunRecorder:
     def log_image(self, image: np.ndarray, key: str, step: int) -> None:
         """An image in the run's step-indexed image series (MLflow UI: Artifacts > images)."""
         timestamp = int(time.time() * 1000)
-        if self._images is not None and _StepImages.supports(np.asarray(image), key):
-            self._images.submit(np.asarray(image), key, int(step), timestamp)
-        else:
-            self.client.log_image(self.run_id, image, key=key, step=int(step),
-                                  timestamp=timestamp)
+        self._images.submit(np.asarray(image), key, int(step), timestamp)
 
     def log_figure(self, figure, artifact_file: str) -> None:
         """A matplotlib figure as an artifact; PNGs with fast zlib settings (~10 ms less)."""
@@ -334,8 +201,7 @@ class RunRecorder:
         try:
             self.flush()
         finally:
-            if self._images is not None:
-                self._images.close()
+            self._images.close()
 
 
 def _jsonable(value: Any) -> Any:

@@ -3,8 +3,6 @@ and the cheap MLflow paths they rely on (step images in MLflow's layout, the sto
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -63,41 +61,38 @@ def _image_name_parts(path: str) -> tuple[str, ...]:
     return key, step, path.rsplit(".", 1)[-1], "compressed" if compressed else "full"
 
 
-def test_step_images_are_named_and_laid_out_as_mlflow_writes_them(store_uri):
-    """RunRecorder writes step images itself (fast); the UI must read them like MLflow's own."""
+def test_step_images_logged_in_the_background_land_as_mlflow_step_images(store_uri):
+    """RunRecorder hands images to MLflow's own log_image on a thread; all land by the end."""
     from al_research.tracking import mlflow_run, prepare_store
 
     experiment_id = prepare_store(store_uri, "al-research")
-    image = np.zeros((40, 300, 3), np.uint8)  # wider than the 256-pixel thumbnail
-    image[:, ::7] = 255
+    image = np.zeros((40, 300, 3), np.uint8)
     with mlflow_run(store_uri, experiment_id, "images", {}) as recorder:
-        recorder.log_image(image, key="ours", step=20)
-        recorder.client.log_image(recorder.run_id, image, key="theirs", step=20)
+        for step in (10, 20, 30):
+            image[:, step] = 255  # the recorder must copy: the caller reuses its buffer
+            recorder.log_image(image, key="hist", step=step)
         run_id = recorder.run_id
     client = MlflowClient(tracking_uri=store_uri)
     paths = [a.path for a in client.list_artifacts(run_id, "images")]
-    ours = sorted(_image_name_parts(p)[1:] for p in paths if "/ours" in p)
-    theirs = sorted(_image_name_parts(p)[1:] for p in paths if "/theirs" in p)
-    assert ours == theirs == [("20", "png", "full"), ("20", "webp", "compressed")]
+    parts = sorted(_image_name_parts(p) for p in paths)
+    assert [(key, step, ext) for key, step, ext, kind in parts if kind == "full"] == [
+        ("hist", "10", "png"), ("hist", "20", "png"), ("hist", "30", "png")]
+    assert len([p for p in parts if p[3] == "compressed"]) == 3
     assert client.get_run(run_id).data.tags["mlflow.loggedImages"] == "True"
     from PIL import Image
 
-    local = client.download_artifacts(run_id, next(p for p in paths if re.search(
-        r"/ours.*compressed\.webp$", p)))
-    assert Image.open(local).size == (256, 34)  # MLflow's thumbnail arithmetic
+    first = next(p for p in paths if "+step+10+" in p and p.endswith(".png"))
+    pixels = np.asarray(Image.open(client.download_artifacts(run_id, first)))
+    assert pixels[:, 10].max() == 255 and pixels[:, 20].max() == 0
 
 
-def test_the_store_check_without_mlflow_agrees_with_mlflow(store_uri):
-    from al_research.tracking import _existing_sqlite_experiment, prepare_store
+def test_prepare_store_restores_a_deleted_experiment(store_uri):
+    from al_research.tracking import prepare_store
 
-    assert _existing_sqlite_experiment(store_uri, "al-research") is None  # no file yet
-    experiment_id = prepare_store(store_uri, "al-research")  # MLflow creates both
-    assert _existing_sqlite_experiment(store_uri, "al-research") == experiment_id
-    assert _existing_sqlite_experiment(store_uri, "other") is None
+    experiment_id = prepare_store(store_uri, "al-research")
     client = MlflowClient(tracking_uri=store_uri)
     client.delete_experiment(experiment_id)
-    assert _existing_sqlite_experiment(store_uri, "al-research") is None
-    assert prepare_store(store_uri, "al-research") == experiment_id  # restored by MLflow
+    assert prepare_store(store_uri, "al-research") == experiment_id
     assert client.get_experiment(experiment_id).lifecycle_stage == "active"
 
 
