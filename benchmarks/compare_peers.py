@@ -30,7 +30,7 @@ prints its thread settings. Times are wall-clock seconds per experiment inside t
 The harness's MLflow cost: the real `al_research.experiment.run(cfg)` (Hydra-composed from
 conf/, clustering off, histograms on, into a temporary SQLite store created beforehand) on the
 same seeds, in the harness's child after its bare loops, with the time spent in the RunRecorder,
-the MLflow run's opening and closing, the store check, the rounds.csv writes and the plots
+the MLflow run's opening and closing, the store check and the plots
 measured by wrapping them.
 """
 
@@ -186,7 +186,6 @@ def instrumented_runs(seeds: list[int]) -> list[dict]:
     for name in ("learning_curve", "centroid_grid", "confusion_matrix_figure"):
         setattr(plots, name, watch.wrap("plots", getattr(plots, name)))
     experiment.prepare_store = watch.wrap("mlflow", experiment.prepare_store)
-    experiment._append_csv = watch.wrap("csv", experiment._append_csv)
     experiment.make_split = watch.wrap("data", experiment.make_split)
     original_run = experiment.mlflow_run
 
@@ -417,20 +416,19 @@ def report(results: dict, args) -> None:
               "histogram image per round; images are encoded on a background thread: waiting "
               "for it counts):")
         print(f"{'seed':>4}{'run s':>8}{'data s':>8}{'bare loop s':>12}{'mlflow s':>10}"
-              f"{'plots s':>9}{'csv s':>7}{'logging':>9}{'w/o data':>10}{'CPU run/loop':>14}"
+              f"{'plots s':>9}{'logging':>9}{'w/o data':>10}{'CPU run/loop':>14}"
               f"{'same acc':>10}")
         shares, shares_wo = [], []
         for run in runs:
             bare = by_seed.get(run["seed"])
-            logging_s = (run.get("mlflow_seconds", 0) + run.get("plots_seconds", 0)
-                         + run.get("csv_seconds", 0))
+            logging_s = run.get("mlflow_seconds", 0) + run.get("plots_seconds", 0)
             shares.append(logging_s / run["seconds"])
             shares_wo.append(logging_s / (run["seconds"] - run.get("data_seconds", 0)))
             same = "-" if not bare else ("yes" if bare["accuracy"] == run["accuracy"] else "NO")
             print(f"{run['seed']:>4}{run['seconds']:>8.3f}{run.get('data_seconds', 0):>8.3f}"
                   f"{bare['seconds'] if bare else float('nan'):>12.3f}"
                   f"{run.get('mlflow_seconds', 0):>10.3f}{run.get('plots_seconds', 0):>9.3f}"
-                  f"{run.get('csv_seconds', 0):>7.3f}{100 * shares[-1]:>8.1f}%"
+                  f"{100 * shares[-1]:>8.1f}%"
                   f"{100 * shares_wo[-1]:>9.1f}%"
                   f"{run['cpu_seconds']:>8.2f}/{bare['cpu_seconds'] if bare else 0:.2f}"
                   f"{same:>10}")
@@ -444,11 +442,10 @@ def report(results: dict, args) -> None:
         print(f"  run(cfg) without the data loading: {wo:.3f} s vs the bare loop's "
               f"{bare_steady:.3f} s on the same seeds (+{100 * (wo / bare_steady - 1):.0f}%)")
     if plain:
-        share = mean((r.get("mlflow_seconds", 0) + r.get("plots_seconds", 0)
-                      + r.get("csv_seconds", 0)) / r["seconds"] for r in plain)
-        share_wo = mean((r.get("mlflow_seconds", 0) + r.get("plots_seconds", 0)
-                         + r.get("csv_seconds", 0)) / (r["seconds"] - r.get("data_seconds", 0))
-                        for r in plain)
+        share = mean((r.get("mlflow_seconds", 0) + r.get("plots_seconds", 0)) / r["seconds"]
+                     for r in plain)
+        share_wo = mean((r.get("mlflow_seconds", 0) + r.get("plots_seconds", 0))
+                        / (r["seconds"] - r.get("data_seconds", 0)) for r in plain)
         wo = mean(r["seconds"] - r.get("data_seconds", 0) for r in plain)
         print(f"  with tracking.histograms=false: logging + plotting {100 * share:.1f}% of "
               f"run(cfg), {100 * share_wo:.1f}% without the data loading; run(cfg) without the "
