@@ -46,6 +46,16 @@ def client_for() -> Callable:
     return lambda uri: MlflowClient(tracking_uri=uri)
 
 
+def experiment_runs(uri: str, experiment: str = "al-research"):
+    """(client, the experiment's runs), leaving out the sweep-end report's summary runs."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id]) if found else []
+    return client, [r for r in runs if r.data.tags.get("summary") != "true"]
+
+
 def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run `python -m al_research ARGS` as a user would, in `cwd`."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

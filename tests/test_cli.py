@@ -1,15 +1,8 @@
 """The real command line: the default experiment, a multirun, and bad overrides."""
 
 import pytest
-from mlflow import MlflowClient
 
-from tests.conftest import SHORT, run_cli
-
-
-def _runs(uri, experiment="al-research"):
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(experiment)
-    return client, (client.search_runs([experiment.experiment_id]) if experiment else [])
+from tests.conftest import SHORT, experiment_runs, run_cli
 
 
 @pytest.mark.slow
@@ -21,7 +14,7 @@ def test_default_experiment_end_to_end(tmp_path):
     out = result.stdout + result.stderr
     assert out.count("labelled") >= 40 and "round 40  labelled  400" in out
     assert f"mlflow ui --backend-store-uri {uri}" in out
-    client, runs = _runs(uri)
+    client, runs = experiment_runs(uri)
     (r,) = runs
     assert r.info.status == "FINISHED"
     history = client.get_metric_history(r.info.run_id, "test_accuracy")
@@ -41,8 +34,7 @@ def test_multirun_lands_every_job_and_reports_at_the_end(tmp_path):
     result = run_cli(["-m", "strategy=random,least_confident", "seed=0", *SHORT,
                       f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    client, runs = _runs(uri)
-    runs = [r for r in runs if r.data.tags.get("summary") != "true"]
+    client, runs = experiment_runs(uri)
     assert sorted(r.data.tags["strategy"] for r in runs) == ["least_confident", "random"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.tags["sweep"] for r in runs} == {str(sweep)}
@@ -74,7 +66,7 @@ def test_bad_overrides_fail_cleanly(tmp_path, override, expected):
     result = run_cli([override, f"tracking.uri={uri}"], cwd=tmp_path, timeout=120)
     assert result.returncode != 0
     assert expected in result.stderr + result.stdout
-    _, runs = _runs(uri)
+    _, runs = experiment_runs(uri)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     assert not runs, "nothing should start before the config is valid"
 
@@ -87,9 +79,8 @@ def test_a_sweep_with_a_failed_job_still_reports_what_landed(tmp_path):
     result = run_cli(["-m", "data=mnist_5k,mnist", f"data.path={missing}", *SHORT,
                       f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode != 0 and str(missing) in result.stderr
-    client, runs = _runs(uri)
-    finished = [r for r in runs if r.data.tags.get("summary") != "true"]
-    assert [r.data.tags["data"] for r in finished] == ["mnist_5k"]
+    client, runs = experiment_runs(uri)
+    assert [r.data.tags["data"] for r in runs] == ["mnist_5k"]
     summary = sweep / "report" / "summary.md"
     assert summary.is_file(), result.stdout[-3000:] + result.stderr[-3000:]
     assert "runs: 1 finished" in summary.read_text()
@@ -109,8 +100,7 @@ def test_the_main_command_runs_the_article_sweep_and_prints_its_table(tmp_path):
                 "+ auto-labeling"):
         assert f"| {row} | 0.9" in out or f"| {row} | 0.8" in out, row
     assert f"mlflow ui --backend-store-uri {uri}" in out
-    client, runs = _runs(uri, "article-seeds")
-    arms = sorted((r.data.tags["strategy"], r.data.tags["seed"]) for r in runs
-                  if r.data.tags.get("summary") != "true")
+    client, runs = experiment_runs(uri, "article-seeds")
+    arms = sorted((r.data.tags["strategy"], r.data.tags["seed"]) for r in runs)
     assert arms == [(s, str(seed)) for s in ("full", "least_confident", "random")
                     for seed in (0, 1)]

@@ -8,21 +8,13 @@ import pytest
 from mlflow import MlflowClient
 
 from al_research.runtime import concurrent_jobs, launcher_threads, thread_share
-from tests.conftest import run_cli
+from tests.conftest import experiment_runs, run_cli
 
 SHORT = ["budget=30", "clustering.enabled=false", "tracking.histograms=false"]
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 BASIC = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
-
-
-def _experiment_runs(uri: str, experiment: str = "al-research"):
-    """The sweep's experiment runs (not the sweep-end report's summary run)."""
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([found.experiment_id]) if found else []
-    return client, [r for r in runs if r.data.tags.get("summary") != "true"]
 
 
 # -- thread shares (pure logic) ---------------------------------------------------------------
@@ -106,7 +98,7 @@ def test_joblib_sweep_lands_every_run_in_one_sqlite_store(tmp_path):
                       f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "database is locked" not in result.stdout + result.stderr
-    client, runs = _experiment_runs(uri)
+    client, runs = experiment_runs(uri)
     assert len(runs) == 4
     assert {(r.data.tags["strategy"], r.data.tags["seed"]) for r in runs} == {
         (s, str(seed)) for s in ("random", "least_confident") for seed in (0, 1)}
@@ -125,7 +117,7 @@ def test_submitit_local_sweep_lands_both_runs(tmp_path):
     result = run_cli(["-m", "hydra/launcher=local", "seed=0,1", *SHORT,
                       f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    client, runs = _experiment_runs(uri)
+    client, runs = experiment_runs(uri)
     assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1"]
     assert all(r.info.status == "FINISHED" for r in runs)
     for r in runs:
