@@ -19,7 +19,12 @@ from al_research.data import IMAGE_SHAPE, N_CLASSES, Split, make_split
 from al_research.loop import Evaluation, LabelledPool, Round, initial_indices, run_active_learning
 from al_research.model import MODELS
 from al_research.oracle import Oracle
-from al_research.runtime import configure_tensorflow, reset_tensorflow_state, seed_everything
+from al_research.runtime import (
+    configure_tensorflow,
+    gpus,
+    reset_tensorflow_state,
+    seed_everything,
+)
 from al_research.self_training import PseudoRound, run_self_training
 from al_research.strategies import STRATEGIES
 from al_research.tracking import (
@@ -107,6 +112,7 @@ def run(cfg: DictConfig | Config) -> float:
         "initial": conf.initial.value,
         "self_training": str(self_training_applies(conf)).lower(),
         "test_selected": str(conf.model.early_stopping.monitor == Monitor.test).lower(),
+        "device": "gpu" if gpus() else "cpu",
     }
     if ctx.sweep is not None:
         tags.update(sweep=ctx.sweep, job_num=ctx.job_num)

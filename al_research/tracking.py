@@ -168,11 +168,6 @@ class RunRecorder:
             self.client.log_batch(
                 self.run_id, metrics=pending[start : start + self.MAX_METRICS_PER_BATCH])
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        from mlflow.entities import RunTag
-
-        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-
     def log_image(self, image: np.ndarray, key: str, step: int) -> None:
         """An image in the run's step-indexed image series (MLflow UI: Artifacts > images)."""
         timestamp = int(time.time() * 1000)

@@ -175,7 +175,7 @@ def instrumented_runs(seeds: list[int]) -> list[dict]:
     from al_research import experiment, plots, tracking
 
     watch = Stopwatch()
-    for name in ("log_params", "log_metrics", "flush", "set_tags", "log_image", "log_figure",
+    for name in ("log_params", "log_metrics", "flush", "log_image", "log_figure",
                  "log_text", "log_dict", "log_file", "close"):
         if hasattr(tracking.RunRecorder, name):  # (older versions lack some)
             setattr(tracking.RunRecorder, name,

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from al_research.experiment import run
+from al_research.runtime import gpus
 from al_research.tracking import mlflow_run, prepare_store
 from tests.conftest import SHORT, compose
 
@@ -27,6 +28,7 @@ def test_short_run_logs_every_round(store_uri, client_for):
     assert r.info.status == "FINISHED" and r.info.run_name == "least_confident-softmax-s1"
     assert r.data.tags["strategy"] == "least_confident" and r.data.tags["seed"] == "1"
     assert r.data.tags["test_selected"] == "false"
+    assert r.data.tags["device"] == ("gpu" if gpus() else "cpu")
     assert r.data.params["model.lr"] == "0.1" and r.data.params["budget"] == "30"
     history = client.get_metric_history(r.info.run_id, "test_accuracy")
     assert sorted(m.step for m in history) == [10, 20, 30]
