@@ -148,8 +148,8 @@ def _run_logged(conf: Config, split: Split, recorder: RunRecorder, ctx: HydraCon
 
     model = build_model(conf, split)
     pool = LabelledPool(split.pool_x, oracle)
-    out_dir = ctx.output_dir or Path(tempfile.mkdtemp(prefix="al-research-"))
-    rounds_csv = out_dir / "rounds.csv"
+    scratch = None if ctx.output_dir else tempfile.TemporaryDirectory(prefix="al-research-")
+    rounds_csv = (ctx.output_dir or Path(scratch.name)) / "rounds.csv"  # Hydra's job folder
     csv_file = rounds_csv.open("w", newline="")  # a row per round, flushed: kept if killed
     csv_rows = csv.writer(csv_file)
     csv_rows.writerow(["n_labelled", *Round.METRICS, "selected"])
@@ -176,6 +176,8 @@ def _run_logged(conf: Config, split: Split, recorder: RunRecorder, ctx: HydraCon
             histogram.close()
         csv_file.close()
         recorder.log_file(rounds_csv)
+        if scratch is not None:
+            scratch.cleanup()
         recorder.log_dict(
             {"initial": initial, **{str(r.n_labelled): r.selected for r in rounds}},
             "selected_indices.json",
@@ -206,8 +208,9 @@ def _log_clustering(conf: Config, split: Split, recorder: RunRecorder,
     """k-means on the pool: centroid images, purity, and the cluster-then-label baseline."""
     k = conf.clustering.k
     clusters = cluster_pool(split.pool_x, k, conf.seed, conf.clustering.n_init)
-    audit = Oracle(split.pool_y)  # measurement only: purity and majorities use hidden labels
-    quality = cluster_quality(clusters.assignments, audit.audit(np.arange(len(split.pool_y))), k)
+    # measurement only: purity, majorities and pseudo-label accuracy use the hidden labels
+    truth = Oracle(split.pool_y).audit(np.arange(len(split.pool_y)))
+    quality = cluster_quality(clusters.assignments, truth, k)
     titles = [f"#{i}: majority {d}" for i, d in enumerate(quality.majority)]
     recorder.log_figure(plots.centroid_grid(clusters.centroids, titles),
                         "kmeans/centroids.png")
@@ -227,8 +230,7 @@ def _log_clustering(conf: Config, split: Split, recorder: RunRecorder,
         "kmeans/distinct_digits": quality.distinct_digits,
         "kmeans/cluster_then_label_labels": baseline_oracle.spent,
         "kmeans/cluster_then_label_test_accuracy": model.score(held_out.test_x, held_out.test_y),
-        "kmeans/cluster_then_label_pseudo_accuracy": float(
-            (labels == audit.audit(np.arange(len(labels)))).mean()),
+        "kmeans/cluster_then_label_pseudo_accuracy": float((labels == truth).mean()),
     }
     recorder.log_metrics(metrics)
     log.info("k-means: purity %.3f, %d distinct digits; cluster-then-label (%d labels) test "

@@ -43,12 +43,14 @@ def test_trains_only_on_pool_items(split):
 
 
 def test_least_confident_selects_the_least_confident(split):
-    rounds, _, _, _ = _run(split, least_confident, budget=20)
+    rounds, _, _, initial = _run(split, least_confident, budget=20)
     first = rounds[0]
-    # the batch's confidences are the 10 lowest of the unlabelled pool at that round
-    lowest = np.sort(first.confidence)[:10]
+    unlabelled = np.setdiff1d(np.arange(len(split.pool_x)), initial)  # confidence's row order
+    assert len(first.confidence) == len(unlabelled)
+    picked = first.confidence[np.searchsorted(unlabelled, first.selected)]
+    assert np.isin(first.selected, unlabelled).all() and len(set(first.selected)) == 10
+    np.testing.assert_array_equal(np.sort(picked), np.sort(first.confidence)[:10])
     assert first.mean_confidence == pytest.approx(first.confidence.mean(), rel=1e-5)
-    assert len(first.selected) == 10 and lowest.max() <= np.sort(first.confidence)[10]
 
 
 def test_same_seed_same_selection_and_accuracy(split):
