@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from al_research import config as _config  # noqa: F401  (registers the schemas)
 
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

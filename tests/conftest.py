@@ -13,7 +13,7 @@ import pytest
 import al_research  # noqa: F401  (quiet TF, one BLAS thread, before anything imports them)
 
 ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = ROOT / "conf"
+CONF_DIR = ROOT / "al_research" / "conf"
 
 # A short experiment: 3 rounds on a small pool, no clustering, no images.
 SHORT = [
