@@ -1,0 +1,103 @@
+"""The report's plots: mean learning curves with CI bands, paired differences from random."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from al_research.report.analysis import SELF_TRAINING_SUFFIX, Report
+from al_research.report.article import ARTICLE_POINTS, counts
+from al_research.report.stats import CONFIDENCE, t_estimate
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _band(ax, steps, estimates, color, bounds: tuple[float, float]) -> None:
+    """The CI as a shaded band, clipped to what the quantity can be (accuracy: [0, 1])."""
+    low = np.clip([e.low for e in estimates], *bounds)
+    high = np.clip([e.high for e in estimates], *bounds)
+    ok = np.isfinite(low) & np.isfinite(high)
+    if ok.any():
+        ax.fill_between(np.asarray(steps)[ok], low[ok], high[ok], color=color, alpha=0.2,
+                        linewidth=0)
+
+
+def plot_learning_curves(report: Report, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
+    x_max = 0
+    for arm in report.arms:
+        color = next(colors)
+        est = arm.step_estimates()
+        if arm.ground_truth:
+            final = t_estimate(r.final for r in arm.runs)
+            ax.axhline(final.mean, color=color, linestyle="--", linewidth=1.2,
+                       label=f"{arm.name} ({counts(r.final_step for r in arm.runs)} labels, "
+                             f"n={final.n}): {final.mean:.4f}")
+            if math.isfinite(final.low):
+                ax.axhspan(max(final.low, 0.0), min(final.high, 1.0), color=color, alpha=0.1)
+            continue
+        steps = sorted(est)
+        x_max = max(x_max, steps[-1])
+        means = [est[s].mean for s in steps]
+        n = max(e.n for e in est.values())
+        ax.plot(steps, means, color=color, marker="." if len(steps) < 60 else None,
+                label=f"{arm.name} (n={n})")
+        _band(ax, steps, [est[s] for s in steps], color, (0.0, 1.0))
+        st_runs = arm.self_training_runs()
+        if st_runs:
+            st = t_estimate(r.self_training_final for r in st_runs)
+            yerr = None if not math.isfinite(st.half_width) else st.half_width
+            ax.errorbar([steps[-1]], [st.mean], yerr=yerr, color=color, marker="o",
+                        markerfacecolor="white", capsize=4, linestyle="none",
+                        label=f"{arm.name}{SELF_TRAINING_SUFFIX}: {st.mean:.4f}")
+    if report.article is not None:
+        right = max(x_max, 400) * 1.05  # the 4000-label point, beside the 400-label ones
+        for label, x, y, marker in ARTICLE_POINTS:
+            ax.scatter([right if x is None else x], [y], marker=marker, color="black", s=50,
+                       zorder=5, label=f"{label} {y:.4f}")
+        ax.annotate("4000", (right, 0.9225), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=7)
+    ax.set_xlabel("labelled pool items")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"Test accuracy: mean over seeds with {CONFIDENCE:.0%} CI", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_differences(report: Report, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"][1:] * 4)
+    ax.axhline(0.0, color="black", linewidth=1)
+    for name, by_step in report.differences.items():
+        color = next(colors)
+        steps = sorted(by_step)
+        ax.plot(steps, [by_step[s].mean for s in steps], color=color,
+                label=f"{name} − random (n={max(e.n for e in by_step.values())})")
+        _band(ax, steps, [by_step[s] for s in steps], color, (-1.0, 1.0))
+    if not report.differences:
+        ax.text(0.5, 0.5, "no strategy with paired random runs", ha="center",
+                transform=ax.transAxes)
+    else:
+        ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel("labelled pool items")
+    ax.set_ylabel("test accuracy difference from random")
+    ax.set_title(f"Paired difference from random (same seed), {CONFIDENCE:.0%} CI", fontsize=11)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

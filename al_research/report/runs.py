@@ -1,0 +1,187 @@
+"""Reading runs from MLflow: the selection (experiment, sweep) and each run's record."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from al_research.tracking.names import Metric, Tag, is_true
+
+log = logging.getLogger(__name__)
+
+CURVE_METRIC = Metric.TEST_ACCURACY
+FINAL_METRIC = Metric.FINAL_TEST_ACCURACY
+SELF_TRAINING_FINAL = Metric.ST_FINAL_TEST_ACCURACY
+LEGACY_GROUND_TRUTH = "full"  # the strategy name old runs used before the ground_truth tag
+
+
+class ReportError(RuntimeError):
+    """Nothing to report on: no store, no experiment, or no run matching the selection."""
+
+
+@dataclass
+class RunRecord:
+    """One finished run: its tags, params, and test-accuracy curve (labelled count -> acc)."""
+
+    run_id: str
+    name: str
+    experiment_id: str
+    start_time: int
+    tags: dict[str, str]
+    curve: dict[int, float]
+    final: float
+    self_training_final: float | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    arm: str = ""
+
+    @property
+    def strategy(self) -> str:
+        return self.tags.get(Tag.STRATEGY, "?")
+
+    @property
+    def seed(self) -> str:
+        return self.tags.get(Tag.SEED, f"run:{self.run_id[:8]}")
+
+    @property
+    def ground_truth(self) -> bool:
+        """The run labelled the whole pool at once (tag `ground_truth`; old runs: `full`)."""
+        if Tag.GROUND_TRUTH in self.tags:
+            return is_true(self.tags[Tag.GROUND_TRUTH])
+        return self.strategy == LEGACY_GROUND_TRUTH
+
+    @property
+    def test_selected(self) -> bool:
+        """Early stopping watched the test set: its test accuracies are optimistic."""
+        return is_true(self.tags.get(Tag.TEST_SELECTED, ""))
+
+    @property
+    def final_step(self) -> int:
+        return max(self.curve)
+
+    @property
+    def steps(self) -> list[int]:
+        return sorted(self.curve)
+
+    def values(self) -> list[float]:
+        return [self.curve[s] for s in self.steps]
+
+
+@dataclass
+class Selection:
+    """What was asked for and what it resolved to."""
+
+    uri: str
+    experiment: str | None
+    sweep: str | None  # resolved: `latest` becomes the newest sweep tag
+    experiment_ids: list[str]
+    experiment_names: dict[str, str]
+
+
+def client_for(uri: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def describe(experiment: str | None, sweep: str | None, uri: str) -> str:
+    parts = [f"experiment {experiment!r}" if experiment else "any experiment"]
+    if sweep:
+        parts.append(f"sweep {sweep!r}")
+    return f"{', '.join(parts)} in the MLflow store {uri}"
+
+
+def search_all(client, experiment_ids: list[str], filter_string: str) -> list:
+    runs, token = [], None
+    while True:
+        page = client.search_runs(experiment_ids, filter_string, max_results=1000,
+                                  page_token=token, order_by=["attributes.start_time DESC"])
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def same_sweep(tag: str, wanted: str) -> bool:
+    if tag == wanted:
+        return True
+    try:
+        return Path(tag).expanduser().resolve() == Path(wanted).expanduser().resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def is_summary(run) -> bool:
+    return is_true(run.data.tags.get(Tag.SUMMARY, ""))
+
+
+def select_runs(uri: str, experiment: str | None, sweep: str | None) -> tuple[Selection, list]:
+    """FINISHED, non-summary MLflow runs of the experiment and/or sweep; ReportError if none."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise ReportError(f"no database file for {describe(experiment, sweep, uri)}")
+    client = client_for(uri)
+    if experiment:
+        found = client.get_experiment_by_name(experiment)
+        if found is None or found.lifecycle_stage == "deleted":
+            raise ReportError(f"no experiment named {experiment!r} in the MLflow store {uri}")
+        experiments = [found]
+    else:
+        experiments = client.search_experiments()
+    ids = [e.experiment_id for e in experiments]
+    names = {e.experiment_id: e.name for e in experiments}
+    finished = "attributes.status = 'FINISHED'"
+    runs = []
+    if sweep and sweep != "latest" and "'" not in sweep:
+        runs = search_all(client, ids, f"{finished} and tags.{Tag.SWEEP} = '{sweep}'")
+    if not runs:  # also: the same sweep dir spelled another way (absolute vs relative)
+        runs = search_all(client, ids, finished)
+    runs = [r for r in runs if not is_summary(r)]
+    if sweep == "latest":
+        swept = [r for r in runs if r.data.tags.get(Tag.SWEEP)]
+        if not swept:
+            raise ReportError(f"no run with a sweep tag: {describe(experiment, sweep, uri)}")
+        sweep = max(swept, key=lambda r: r.info.start_time).data.tags[Tag.SWEEP]
+        log.info("latest sweep: %s", sweep)
+    if sweep:
+        runs = [r for r in runs if same_sweep(r.data.tags.get(Tag.SWEEP, ""), sweep)]
+    if not runs:
+        raise ReportError(f"no finished run matches {describe(experiment, sweep, uri)}")
+    if sweep:  # the runs' own spelling of the sweep dir, for the summary run's tag
+        sweep = Counter(r.data.tags[Tag.SWEEP] for r in runs).most_common(1)[0][0]
+    return Selection(uri, experiment, sweep, ids, names), runs
+
+
+def read_records(client, runs: Sequence) -> tuple[list[RunRecord], list[str]]:
+    """Each run's record with its test-accuracy history; notes on the runs skipped."""
+    notes: list[str] = []
+    records: list[RunRecord] = []
+    for run in runs:
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        history = client.get_metric_history(run.info.run_id, CURVE_METRIC)
+        curve: dict[int, tuple[int, float]] = {}
+        for m in history:  # the last value logged at a step wins
+            if m.step not in curve or m.timestamp >= curve[m.step][0]:
+                curve[m.step] = (m.timestamp, m.value)
+        if Tag.STRATEGY not in tags or not curve:
+            notes.append(f"run {run.info.run_name} ({run.info.run_id}) has no strategy tag or no "
+                         f"{CURVE_METRIC} history: skipped")
+            continue
+        points = {int(s): float(v) for s, (_, v) in curve.items()}
+        metrics = dict(run.data.metrics)
+        final = metrics.get(FINAL_METRIC, points[max(points)])
+        st = metrics.get(SELF_TRAINING_FINAL) if is_true(tags.get(Tag.SELF_TRAINING)) else None
+        records.append(RunRecord(run.info.run_id, run.info.run_name or run.info.run_id,
+                                 run.info.experiment_id, int(run.info.start_time or 0), tags,
+                                 points, float(final), None if st is None else float(st),
+                                 params=dict(run.data.params), metrics=metrics))
+    return records, notes
+
+
+def seed_key(seed: str) -> tuple[int, float, str]:
+    try:
+        return (0, float(seed), "")
+    except ValueError:
+        return (1, 0.0, seed)

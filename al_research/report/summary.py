@@ -1,0 +1,69 @@
+"""The summary MLflow run: the report's files and headline metrics beside the runs it reads."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from al_research.report.analysis import Report
+from al_research.report.render import render_markdown
+from al_research.report.runs import Selection, search_all
+from al_research.report.stats import CONFIDENCE
+from al_research.tracking import mlflow_run
+from al_research.tracking.names import TRUE, Tag
+
+NOTE_LIMIT = 7900  # MLflow tag values (the run description) hold at most 8000 characters
+
+
+def metric_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_\-./ ]", "_", text)
+
+
+def summary_key(selection: Selection) -> str:
+    return f"sweep:{selection.sweep}" if selection.sweep else f"experiment:{selection.experiment}"
+
+
+def log_summary_run(report: Report, files: Sequence[Path]) -> str:
+    """A `summary-...` run beside the runs it summarises; older ones get `superseded_by`."""
+    from mlflow.entities import Metric as MlflowMetric
+
+    sel = report.selection
+    per_experiment: dict[str, int] = defaultdict(int)
+    for a in report.arms:
+        for r in a.runs:
+            per_experiment[r.experiment_id] += 1
+    experiment_id = max(per_experiment, key=per_experiment.get)  # type: ignore[arg-type]
+    name = f"summary-{sel.sweep or sel.experiment or sel.experiment_names[experiment_id]}"
+    tags = {Tag.SUMMARY: TRUE, Tag.SUMMARY_OF: summary_key(sel),
+            Tag.SUMMARISED_RUNS: report.n_runs,
+            Tag.NOTE: render_markdown(report)[:NOTE_LIMIT]}
+    if sel.sweep:
+        tags[Tag.SWEEP] = sel.sweep
+    with mlflow_run(sel.uri, experiment_id, name, tags) as recorder:
+        recorder.log_params({"target": report.target, "confidence": CONFIDENCE,
+                             "experiment": sel.experiment or "", "sweep": sel.sweep or "",
+                             "runs": report.n_runs})
+        for s in report.summaries:
+            prefix = metric_name(s.arm)
+            recorder.log_metrics({f"{prefix}/final_test_accuracy_mean": s.final.mean,
+                                  f"{prefix}/final_test_accuracy_ci_low": s.final.low,
+                                  f"{prefix}/final_test_accuracy_ci_high": s.final.high,
+                                  f"{prefix}/aulc_mean": s.aulc.mean,
+                                  f"{prefix}/runs": s.n_runs})
+        now = int(time.time() * 1000)
+        batch = [MlflowMetric(f"mean_test_accuracy/{metric_name(a.name)}", e.mean, now, step)
+                 for a in report.arms for step, e in a.step_estimates().items()]
+        for start in range(0, len(batch), 900):
+            recorder.client.log_batch(recorder.run_id, metrics=batch[start:start + 900])
+        for path in files:
+            recorder.log_file(path, "report")
+        run_id = recorder.run_id
+    client = recorder.client
+    for old in search_all(client, [experiment_id], f"tags.{Tag.SUMMARY} = '{TRUE}'"):
+        if old.info.run_id != run_id and old.data.tags.get(Tag.SUMMARY_OF) == summary_key(sel) \
+                and Tag.SUPERSEDED_BY not in old.data.tags:
+            client.set_tag(old.info.run_id, Tag.SUPERSEDED_BY, run_id)
+    return run_id

@@ -1,0 +1,97 @@
+"""The MLflow tag and metric names the experiment writes and the report reads, defined once.
+
+    from al_research.tracking.names import Metric, Tag, flag
+
+    tags = {Tag.STRATEGY: conf.strategy.name, Tag.GROUND_TRUTH: flag(conf.strategy.name == ...)}
+    recorder.log_metrics({Metric.TEST_ACCURACY: acc}, step=n_labelled)
+
+Boolean tags hold the strings `"true"` / `"false"` (`flag`); `is_true` reads them back.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+TRUE: Final = "true"
+FALSE: Final = "false"
+
+
+def flag(value: bool) -> str:
+    """A boolean as a tag value: "true" or "false"."""
+    return TRUE if value else FALSE
+
+
+def is_true(value: object) -> bool:
+    """Whether a tag (or param) value says true: "true", "True" (a str(bool) param) or True."""
+    return str(value).strip().lower() == TRUE
+
+
+class Tag:
+    """Run tags. Experiment runs carry the first group; summary runs the second."""
+
+    STRATEGY: Final = "strategy"  # the query strategy's name
+    MODEL: Final = "model"  # model.name
+    DATA: Final = "data"  # data.name
+    SEED: Final = "seed"  # the master seed: split, initial set, random selection
+    INITIAL: Final = "initial"  # how the initial set was chosen: random | first | kmeans
+    SELF_TRAINING: Final = "self_training"  # flag: self-training ran after the budget
+    TEST_SELECTED: Final = "test_selected"  # flag: early stopping (model selection) on TEST
+    GROUND_TRUTH: Final = "ground_truth"  # flag: the run labelled the whole pool at once
+    DEVICE: Final = "device"  # cpu | gpu
+    SWEEP: Final = "sweep"  # the Hydra sweep dir (multirun only)
+    JOB_NUM: Final = "job_num"  # the Hydra job number within the sweep (multirun only)
+    PROTOCOL: Final = "protocol"  # extra tag from tracking.tags, e.g. "article"
+
+    # summary runs (written by the report)
+    SUMMARY: Final = "summary"  # flag: a report's summary run, never an input to a report
+    SUMMARY_OF: Final = "summary_of"  # "sweep:<dir>" or "experiment:<name>"
+    SUMMARISED_RUNS: Final = "summarised_runs"
+    SUPERSEDED_BY: Final = "superseded_by"  # legacy: an older summary run of the same sweep
+    NOTE: Final = "mlflow.note.content"  # the run's description in the MLflow UI
+
+
+class Metric:
+    """Run metrics. Per-round metrics use the labelled count as the step."""
+
+    # per active-learning round (step: labelled count)
+    TEST_ACCURACY: Final = "test_accuracy"
+    VAL_ACCURACY: Final = "val_accuracy"
+    EPOCHS: Final = "epochs"
+    FIT_SECONDS: Final = "fit_seconds"
+    MEAN_CONFIDENCE: Final = "mean_confidence"  # mean max-softmax over the unlabelled pool
+    LABELS_SPENT: Final = "labels_spent"
+
+    # once, at the end of the loop (step: the final labelled count)
+    FINAL_TEST_ACCURACY: Final = "final_test_accuracy"
+    FINAL_VAL_ACCURACY: Final = "final_val_accuracy"
+    # a model trained from scratch on exactly the run's final labelled set (label-fair score)
+    FRESH_TEST_ACCURACY: Final = "fresh_test_accuracy"
+    WALL_SECONDS: Final = "wall_seconds"
+
+    # self-training (step: pseudo-labels in the training set)
+    ST_TEST_ACCURACY: Final = "self_training/test_accuracy"
+    ST_VAL_ACCURACY: Final = "self_training/val_accuracy"
+    ST_PSEUDO_LABEL_ACCURACY: Final = "self_training/pseudo_label_accuracy"
+    ST_BATCH_PSEUDO_LABEL_ACCURACY: Final = "self_training/batch_pseudo_label_accuracy"
+    ST_MIN_BATCH_CONFIDENCE: Final = "self_training/min_batch_confidence"
+    ST_EPOCHS: Final = "self_training/epochs"
+    ST_FINAL_TEST_ACCURACY: Final = "self_training/final_test_accuracy"
+    ST_FINAL_PSEUDO_LABEL_ACCURACY: Final = "self_training/final_pseudo_label_accuracy"
+    ST_N_PSEUDO: Final = "self_training/n_pseudo"
+    ST_ROUNDS: Final = "self_training/rounds"
+
+    # k-means on the pool and the cluster-then-label baseline
+    KMEANS_PURITY: Final = "kmeans/purity"
+    KMEANS_DISTINCT_DIGITS: Final = "kmeans/distinct_digits"
+    KMEANS_CTL_LABELS: Final = "kmeans/cluster_then_label_labels"
+    KMEANS_CTL_TEST_ACCURACY: Final = "kmeans/cluster_then_label_test_accuracy"
+    KMEANS_CTL_PSEUDO_ACCURACY: Final = "kmeans/cluster_then_label_pseudo_accuracy"
+
+
+class Param:
+    """MLflow params the report reads: the flattened resolved config (`config.flatten`)."""
+
+    SEED: Final = "seed"
+    STRATEGY: Final = "strategy.name"
+    BUDGET: Final = "budget"
+    VAL_SIZE: Final = "data.val_size"
