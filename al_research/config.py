@@ -7,7 +7,7 @@ composed config into objects: that happens before any data is loaded or MLflow r
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any
 
@@ -30,6 +30,8 @@ class Initial(str, Enum):
     random = "random"  # a random sample of the pool, drawn from the seed
     first = "first"  # the first `initial_size` pool items, as the article did
     kmeans = "kmeans"  # the pool items nearest the k-means centroids
+    typiclust = "typiclust"  # the most typical items of the densest clusters (Hacohen 2022)
+    probcover = "probcover"  # greedy max coverage of delta-balls (Yehuda 2022)
 
 
 class Monitor(str, Enum):
@@ -68,9 +70,10 @@ class DataConfig:
 
 @dataclass
 class EarlyStoppingConfig:
+    enabled: bool = True  # false: train exactly max_epochs epochs per fit, no monitored set
     monitor: Monitor = Monitor.val
-    patience: int = 10  # full-batch epochs without improvement before stopping
-    max_epochs: int = 1000  # hard cap on one fit
+    patience: int = 10  # epochs without improvement before stopping
+    max_epochs: int = 1000  # hard cap on one fit (the epoch count when enabled=false)
 
     def __post_init__(self) -> None:
         _require(self.patience >= 1,
@@ -79,30 +82,66 @@ class EarlyStoppingConfig:
                  f"model.early_stopping.max_epochs must be >= 1, got {self.max_epochs}")
 
 
+def load_params(target: str, params: dict[str, Any] | None, where: str) -> Any:
+    """The `Params` dataclass of the class `target` names, filled from `params` and checked.
+
+    Types and unknown keys are checked by OmegaConf (a typo lists the valid keys), ranges by the
+    dataclass's `__post_init__`. Model and strategy modules import no TensorFlow at import time,
+    so this runs before any heavy import.
+    """
+    import importlib
+
+    module_name, _, class_name = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigError(f"{where}._target_={target!r} cannot be imported: {error}") from None
+    schema = getattr(cls, "Params", None)
+    if schema is None:
+        raise ConfigError(f"{where}._target_={target!r} has no Params dataclass")
+    valid = sorted(f.name for f in fields(schema))
+    unknown = sorted(set(params or {}) - set(valid))
+    _require(not unknown, f"{where}.params: unknown key(s) {unknown} for {class_name}; valid: "
+             f"{valid}")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(schema), dict(params or {}))
+        return OmegaConf.to_object(merged)
+    except ConfigError:
+        raise
+    except Exception as error:  # OmegaConf's type errors, the dataclass's range checks
+        message = str(error).splitlines()[0]
+        raise ConfigError(f"{where}.params: {message}") from None
+
+
 @dataclass
 class ModelConfig:
+    """A model: `_target_` names its class (al_research/models/), `params` its own keys."""
+
+    _target_: str = MISSING
     name: str = MISSING
     lr: float = 0.1
     warm_start: bool = True  # the article: reset() once per experiment, fit() continues
+    batch_size: int | None = None  # None: full-batch epochs (the article); else mini-batches
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from al_research.model import MODELS
-
-        _require(self.name in MODELS,
-                 f"model.name {self.name!r} is not one of the models: {sorted(MODELS)}")
         _require(self.lr > 0, f"model.lr must be positive, got {self.lr}")
+        _require(self.batch_size is None or self.batch_size >= 1,
+                 f"model.batch_size must be >= 1 or null, got {self.batch_size}")
+        load_params(self._target_, self.params, "model")
 
 
 @dataclass
 class StrategyConfig:
+    """A query strategy: `_target_` names its class (al_research/strategies/)."""
+
+    _target_: str = MISSING
     name: str = MISSING
+    params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from al_research.strategies import STRATEGIES
-
-        valid = sorted([*STRATEGIES, "full"])
-        _require(self.name in valid, f"strategy.name {self.name!r} is not one of {valid}")
+        load_params(self._target_, self.params, "strategy")
 
 
 @dataclass

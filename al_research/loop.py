@@ -1,16 +1,20 @@
-"""The pool-based active-learning loop: fit, evaluate, select, label, until the budget is spent."""
+"""The pool-based active-learning loop: fit, evaluate, select, label, until the budget is spent.
+
+The loop owns every piece of state (the labelled set, the rng, the model); strategies get a
+`QueryContext` each round and keep nothing.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from al_research.models.base import Learner
 from al_research.oracle import Oracle
 from al_research.runtime import tf
-from al_research.strategies import Strategy
+from al_research.strategies.base import QueryContext, Strategy
 
 
 @dataclass
@@ -25,8 +29,12 @@ class Round:
     mean_confidence: float
     confidence: np.ndarray = field(repr=False)  # max-softmax of each unlabelled pool item
     selected: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    select_seconds: float = 0.0
+    scores: np.ndarray | None = field(default=None, repr=False)  # the strategy's utilities
+    score_name: str | None = None
 
-    METRICS = ("test_accuracy", "val_accuracy", "epochs", "fit_seconds", "mean_confidence")
+    METRICS = ("test_accuracy", "val_accuracy", "epochs", "fit_seconds", "select_seconds",
+               "mean_confidence")
 
     def metrics(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in self.METRICS}
@@ -34,7 +42,7 @@ class Round:
 
 @dataclass
 class Evaluation:
-    """The held-out sets. The model trains on neither; early stopping watches `monitor`."""
+    """The held-out sets. The model trains on neither; early stopping watches one of them."""
 
     test_x: np.ndarray
     test_y: np.ndarray
@@ -60,7 +68,7 @@ class LabelledPool:
     def add(self, indices: np.ndarray, labels: np.ndarray | None = None) -> None:
         """Label `indices` through the oracle, or with given (pseudo-)labels, which cost none."""
         indices = np.asarray(indices, dtype=np.int64)
-        if self._mask[indices].any():
+        if self._mask[indices].any() or len(np.unique(indices)) != len(indices):
             raise ValueError("an item was added to the labelled set twice")
         if labels is None:
             labels = self.oracle.label_manually(indices)
@@ -73,14 +81,12 @@ class LabelledPool:
 
 
 def fit_and_measure(
-    model, pool: LabelledPool, held_out: Evaluation
+    model: Learner, pool: LabelledPool, held_out: Evaluation
 ) -> tuple[Round, np.ndarray]:
     """Fit on the labelled set, score on the held-out sets; return the round and the
     probabilities of the unlabelled pool items (in `pool.unlabelled` order)."""
     x, y = pool.training_set()
-    start = time.perf_counter()
-    epochs = model.fit(x, y)
-    fit_seconds = time.perf_counter() - start
+    info = model.fit(x, y)
     unlabelled = pool.unlabelled
     if len(unlabelled):
         proba = model.predict_proba(tf.gather(pool.x, unlabelled))
@@ -91,8 +97,8 @@ def fit_and_measure(
         n_labelled=len(pool.indices),
         test_accuracy=model.score(held_out.test_x, held_out.test_y),
         val_accuracy=model.score(held_out.val_x, held_out.val_y),
-        epochs=epochs,
-        fit_seconds=fit_seconds,
+        epochs=info.epochs,
+        fit_seconds=info.seconds,
         mean_confidence=float(confidence.mean()) if len(confidence) else float("nan"),
         confidence=confidence,
     )
@@ -100,7 +106,7 @@ def fit_and_measure(
 
 
 def run_active_learning(
-    model,
+    model: Learner,
     pool: LabelledPool,
     held_out: Evaluation,
     strategy: Strategy,
@@ -109,12 +115,18 @@ def run_active_learning(
     budget: int,
     rng: np.random.Generator,
     on_round: Callable[[Round], None] | None = None,
+    n_classes: int | None = None,
+    static: dict | None = None,
 ) -> list[Round]:
     """Label `initial`, then rounds of `batch_size` chosen by `strategy` until `budget` labels.
 
     Each round fits, evaluates and reports (`on_round`) before it selects the next batch, so the
-    last round measures the model trained on the whole budget.
+    last round measures the model trained on the whole budget. `static` is kept across rounds
+    for the strategy's model-independent quantities (e.g. PCA features of the pool).
     """
+    import time
+
+    static = {} if static is None else static
     pool.add(initial)
     rounds: list[Round] = []
     while True:
@@ -122,8 +134,19 @@ def run_active_learning(
         remaining = budget - pool.oracle.spent
         unlabelled = pool.unlabelled
         if remaining > 0 and len(unlabelled):
-            positions = strategy(proba, min(batch_size, remaining), rng)
-            result.selected = unlabelled[np.asarray(positions, dtype=np.int64)]
+            started = time.perf_counter()
+            ctx = QueryContext(pool.x, pool.indices, unlabelled, rng, model, n_classes, static)
+            ctx.provide("proba", proba)  # computed for the round's measurements already
+            query = strategy.query(ctx, min(batch_size, remaining))
+            positions = np.asarray(query.positions, dtype=np.int64)
+            if len(np.unique(positions)) != len(positions) or len(positions) > min(
+                    batch_size, remaining):
+                raise RuntimeError(f"strategy {strategy.name!r} returned {len(positions)} "
+                                   f"positions (distinct: {len(np.unique(positions))}) for a "
+                                   f"batch of {min(batch_size, remaining)}")
+            result.selected = unlabelled[positions]
+            result.select_seconds = time.perf_counter() - started
+            result.scores, result.score_name = query.scores, query.score_name
         rounds.append(result)
         if on_round is not None:
             on_round(result)
@@ -135,8 +158,10 @@ def run_active_learning(
 def initial_indices(
     how: str, size: int, pool_size: int, rng: np.random.Generator,
     kmeans_nearest: np.ndarray | None = None,
+    selector: Callable[[int, np.random.Generator], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The first labelled batch: `random` from the seed, the `first` items, or k-means anchors."""
+    """The first labelled batch: `random` from the seed, the `first` items, k-means anchors, or
+    a cold-start strategy (`typiclust`, `probcover`: `selector(size, rng)` gives the indices)."""
     if how == "random":
         return np.sort(rng.choice(pool_size, size=size, replace=False))
     if how == "first":
@@ -145,4 +170,7 @@ def initial_indices(
         if kmeans_nearest is None:
             raise ValueError("initial=kmeans needs the clustering step to run first")
         return np.asarray(kmeans_nearest, dtype=np.int64)
-    raise ValueError(f"unknown initial selection {how!r}; valid: [random, first, kmeans]")
+    if selector is not None:
+        return np.asarray(selector(size, rng), dtype=np.int64)
+    raise ValueError(f"unknown initial selection {how!r}; valid: [random, first, kmeans, "
+                     "typiclust, probcover]")

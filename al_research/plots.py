@@ -101,6 +101,42 @@ class ConfidenceHistogram:
             self._figure = None
 
 
+class ScoreHistogram:
+    """The strategy's utility over the unlabelled pool (margin, entropy, mutual information,
+    distance...), one small image per round. Its range changes per round, so each round is a
+    full draw of one reused, pyplot-free figure (~15 ms), 256 pixels wide like the confidence
+    histogram."""
+
+    def __init__(self) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.fig = Figure(figsize=(3.2, 2.2), dpi=80)
+        FigureCanvasAgg(self.fig)
+        self.ax = self.fig.add_axes((0.17, 0.2, 0.79, 0.69))
+
+    def render(self, scores: np.ndarray, n_labelled: int, name: str) -> np.ndarray:
+        ax = self.ax
+        ax.clear()
+        finite = np.asarray(scores, dtype=np.float64)
+        finite = finite[np.isfinite(finite)]
+        if len(finite):
+            low, high = float(finite.min()), float(finite.max())
+            if high <= low:
+                low, high = low - 0.5, high + 0.5
+            counts, edges = np.histogram(finite, bins=N_BINS, range=(low, high))
+            ax.stairs(counts / len(finite), edges, fill=True, color="tab:green")
+        ax.set_title(f"strategy score: {name} (higher: labelled first)", fontsize=8)
+        ax.set_xlabel(name, fontsize=8, labelpad=1)
+        ax.set_ylabel("share of unlabelled", fontsize=8, labelpad=1)
+        ax.text(0.03, 0.95, f"{n_labelled} labels", transform=ax.transAxes, fontsize=8,
+                va="top")
+        ax.tick_params(labelsize=7)
+        return figure_to_array(self.fig)
+
+    def close(self) -> None:
+        self.ax.clear()
+
+
 def learning_curve(
     steps: Sequence[int],
     curves: dict[str, Sequence[float]],

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from al_research.loop import Evaluation, LabelledPool, fit_and_measure
+from al_research.models.base import Learner
 from al_research.runtime import tf
-from al_research.strategies import most_confident
+from al_research.strategies.uncertainty import most_confident
 
 
 @dataclass
@@ -47,7 +48,7 @@ class SelfTrainingResult:
 
 
 def run_self_training(
-    model,
+    model: Learner,
     pool: LabelledPool,
     held_out: Evaluation,
     batch_size: int,
@@ -72,7 +73,7 @@ def run_self_training(
     while len(pool.unlabelled) and (max_rounds is None or len(rounds) < max_rounds):
         unlabelled = pool.unlabelled
         take = len(unlabelled) if mode == "all_at_once" else batch_size
-        positions = most_confident(proba, take, np.random.default_rng(0))
+        positions = most_confident(proba, take)
         confidence = proba[positions].max(axis=1)
         if min_confidence is not None:
             keep = confidence >= min_confidence

@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 
 import al_research  # noqa: F401  (quiet TF, one BLAS thread, before anything imports them)
+from al_research.runtime import configure_tensorflow
+
+# TensorFlow as every run sets it up (op determinism, threads) before any test traces a
+# function: a function traced before op determinism is on can compute differently.
+configure_tensorflow()
 
 ROOT = Path(__file__).resolve().parent.parent
 CONF_DIR = ROOT / "al_research" / "conf"

@@ -6,9 +6,12 @@ import pytest
 from al_research.config import DataConfig
 from al_research.data import make_split
 from al_research.loop import Evaluation, LabelledPool, initial_indices, run_active_learning
-from al_research.model import SoftmaxRegression
+from al_research.models.softmax import SoftmaxRegression
 from al_research.oracle import Oracle
-from al_research.strategies import least_confident, random_sampling
+from al_research.strategies.random import RandomSampling
+from al_research.strategies.uncertainty import LeastConfident
+
+least_confident, random_sampling = LeastConfident(), RandomSampling()
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +20,7 @@ def split():
 
 
 def _run(split, strategy, seed=5, budget=50, batch=10):
-    model = SoftmaxRegression(784, 10, (split.val_x, split.val_y))
+    model = SoftmaxRegression((784,), 10, (split.val_x, split.val_y))
     oracle = Oracle(split.pool_y)
     pool = LabelledPool(split.pool_x, oracle)
     initial = initial_indices("random", 10, len(split.pool_x), np.random.default_rng([seed, 1]))

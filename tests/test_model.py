@@ -5,7 +5,8 @@ import pytest
 
 from al_research.config import DataConfig
 from al_research.data import make_split
-from al_research.model import SoftmaxRegression
+from al_research.models.base import TrainingSpec
+from al_research.models.softmax import SoftmaxRegression
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +15,7 @@ def split():
 
 
 def _model(split, **kwargs):
-    return SoftmaxRegression(784, 10, (split.val_x, split.val_y), **kwargs)
+    return SoftmaxRegression((784,), 10, (split.val_x, split.val_y), TrainingSpec(**kwargs))
 
 
 def test_fit_stops_patience_epochs_after_the_best_and_restores_it(split):
@@ -26,7 +27,7 @@ def test_fit_stops_patience_epochs_after_the_best_and_restores_it(split):
         stepper.fit(x, y)
         trajectory.append(stepper.score(split.val_x, split.val_y))
     model = _model(split, patience=10)
-    epochs = model.fit(x, y)
+    epochs = model.fit(x, y).epochs
     # the first epoch whose accuracy no later epoch (within patience) beats
     best, wait, expected_epochs = -1.0, 0, 0
     for epoch, acc in enumerate(trajectory, start=1):
@@ -71,13 +72,18 @@ def test_reset_zeroes_weights_and_optimizer_but_keeps_the_learning_rate(split):
     assert float(model.optimizer.learning_rate) == pytest.approx(0.05)
 
 
-def test_growing_training_set_does_not_retrace(split):
-    model = _model(split)
-    for n in (10, 20, 30, 47):
-        model.fit(split.pool_x[:n], split.pool_y[:n])
-        model.predict_proba(split.pool_x[n:])
-    assert model._fit_loop.experimental_get_tracing_count() == 1
-    assert model._proba.experimental_get_tracing_count() == 1
+def test_models_share_one_trace_across_instances_and_set_sizes(split):
+    """Every model in a process uses the same compiled functions, traced once with free
+    dimensions: a second model, or a larger labelled set, adds no trace."""
+    first, second = _model(split), _model(split, warm_start=False)
+    for model in (first, second):
+        for n in (10, 20, 47):
+            model.fit(split.pool_x[:n], split.pool_y[:n])
+            model.predict_proba(split.pool_x[n:])
+    assert first._fns is second._fns
+    assert first._fns.fit.experimental_get_tracing_count() == 1
+    assert first._fns.proba.experimental_get_tracing_count() == 1
+    assert len(first._fns.fit._list_all_concrete_functions()) == 1
 
 
 def test_learns_mnist(split):

@@ -6,7 +6,7 @@ import pytest
 from al_research.config import DataConfig
 from al_research.data import make_split
 from al_research.loop import Evaluation, LabelledPool
-from al_research.model import SoftmaxRegression
+from al_research.models.softmax import SoftmaxRegression
 from al_research.oracle import Oracle
 from al_research.self_training import run_self_training
 
@@ -17,7 +17,7 @@ def split():
 
 
 def _start(split, n_labelled=30):
-    model = SoftmaxRegression(784, 10, (split.val_x, split.val_y))
+    model = SoftmaxRegression((784,), 10, (split.val_x, split.val_y))
     pool = LabelledPool(split.pool_x, Oracle(split.pool_y))
     pool.add(np.arange(n_labelled))
     model.fit(*pool.training_set())

@@ -10,11 +10,6 @@ from al_research.data.errors import DataError, DataFileNotFound
 from al_research.data.sources import Dataset, load_digits, load_mnist_5k, load_npz, load_source
 from al_research.data.split import Split, load_data, make_split
 
-# Deprecated: the split carries `n_classes` and `input_shape`/`image_shape`. Kept only until
-# their last users move to the split's fields; do not use in new code.
-N_CLASSES = 10
-IMAGE_SHAPE = (28, 28)
-
 __all__ = [
     "DataError",
     "DataFileNotFound",

@@ -1,0 +1,158 @@
+"""What a query strategy sees (`QueryContext`) and returns (`Query`), and top-k selection.
+
+A strategy is a class with a `Params` dataclass (its hyperparameters, `strategy.params.*` in the
+config) and a `query(ctx, n)` method. It keeps no state between rounds: the loop owns the
+labelled set, the rng and the model; the context computes what strategies ask for
+(probabilities, embeddings, MC-dropout samples, raw or PCA features) lazily, once per round.
+
+Scoring is apart from selection: a `ScoringStrategy` only defines `scores(ctx)` (one utility per
+unlabelled item, higher = label first) and selection is `top_k`. Strategy modules must not import
+TensorFlow at import time (the config is validated before TensorFlow loads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from al_research.models.base import CapabilityError, Learner, NoParams
+
+
+def top_k(scores: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the `n` highest scores, best first.
+
+    Tie-break: among equal scores the lower position comes first (a stable sort), so a run is
+    reproducible bit for bit. NaN scores rank last.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    keyed = np.where(np.isnan(scores), np.inf, -scores)
+    return np.argsort(keyed, kind="stable")[: max(0, min(n, len(scores)))]
+
+
+@dataclass
+class Query:
+    """A strategy's answer: `positions` into `ctx.unlabelled`, and (optionally) the utility it
+    gave every unlabelled item, logged as a per-round histogram named `score_name`."""
+
+    positions: np.ndarray
+    scores: np.ndarray | None = None
+    score_name: str | None = None
+
+
+class QueryContext:
+    """One round's view of the pool for a strategy; every expensive quantity is computed once.
+
+    `labelled` and `unlabelled` are pool indices; `proba()`, `embeddings()` and `mc_samples()`
+    rows follow `unlabelled` (or `labelled` with `which="labelled"`). `model` is None when the
+    initial set is chosen (no model trained yet): then only `raw_features` are available.
+    `static` is a dict the loop keeps across rounds for model-independent quantities (raw or
+    PCA features of the pool), so they are computed once per experiment.
+    """
+
+    def __init__(
+        self,
+        pool_x: Any,
+        labelled: np.ndarray,
+        unlabelled: np.ndarray,
+        rng: np.random.Generator,
+        model: Learner | None = None,
+        n_classes: int | None = None,
+        static: dict | None = None,
+    ) -> None:
+        self.pool_x = pool_x
+        self.labelled = np.asarray(labelled, dtype=np.int64)
+        self.unlabelled = np.asarray(unlabelled, dtype=np.int64)
+        self.rng = rng
+        self.model = model
+        self.n_classes = n_classes
+        self.static = {} if static is None else static
+        self._cache: dict[Any, Any] = {}
+
+    def _rows(self, which: str):
+        indices = {"unlabelled": self.unlabelled, "labelled": self.labelled}[which]
+        if hasattr(self.pool_x, "numpy") and not isinstance(self.pool_x, np.ndarray):
+            from al_research.runtime import tf
+
+            return tf.gather(self.pool_x, indices)
+        return np.asarray(self.pool_x)[indices]
+
+    def provide(self, what: str, value: np.ndarray, which: str = "unlabelled") -> None:
+        """Hand the context a quantity the loop has already computed ("proba" or "embed")."""
+        self._cache[(what, which)] = value
+
+    def _cached(self, key: Any, compute: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def _need_model(self, what: str) -> Learner:
+        if self.model is None:
+            raise CapabilityError(f"{what} needs a trained model; the initial selection has none")
+        return self.model
+
+    def proba(self, which: str = "unlabelled") -> np.ndarray:
+        """Class probabilities (n, n_classes)."""
+        model = self._need_model("proba")
+        return self._cached(("proba", which), lambda: np.asarray(
+            model.predict_proba(self._rows(which))))
+
+    def embeddings(self, which: str = "unlabelled") -> np.ndarray:
+        """The model's penultimate features (n, d)."""
+        model = self._need_model("embeddings")
+        return self._cached(("embed", which), lambda: np.asarray(model.embed(self._rows(which))))
+
+    def mc_samples(self, n_samples: int, which: str = "unlabelled") -> np.ndarray:
+        """`n_samples` MC-dropout passes (n_samples, n, n_classes)."""
+        model = self._need_model("MC dropout")
+        return self._cached(("mc", n_samples, which), lambda: np.asarray(
+            model.predict_proba_samples(self._rows(which), n_samples)))
+
+    def pool_array(self) -> np.ndarray:
+        """The whole pool's raw features as a NumPy array (kept across rounds in `static`)."""
+        if "pool_array" not in self.static:
+            x = self.pool_x
+            self.static["pool_array"] = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+        return self.static["pool_array"]
+
+
+class Strategy:
+    """Base class: `query(ctx, n) -> Query`; `check_model` refuses a model it cannot use.
+
+    `requires` names what the strategy asks of the model: "proba", "embeddings", "mc_dropout".
+    `Params` is its hyperparameter dataclass (validated by the config before any work).
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type] = NoParams
+    requires: ClassVar[frozenset[str]] = frozenset()
+    labels_whole_pool: ClassVar[bool] = False  # ground truth: the initial set is the whole pool
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params if params is not None else self.Params()
+
+    def check_model(self, model: Any, model_name: str = "this model") -> None:
+        """Fail before any work when the model lacks what the strategy needs."""
+        if "mc_dropout" in self.requires and not getattr(model, "has_dropout", False):
+            raise CapabilityError(
+                f"strategy {self.name!r} needs MC-dropout samples, and model {model_name!r} has "
+                "no dropout; use a model with dropout (model=mlp or model=cnn with "
+                "model.params.dropout > 0)")
+
+    def query(self, ctx: QueryContext, n: int) -> Query:
+        raise NotImplementedError
+
+
+class ScoringStrategy(Strategy):
+    """A strategy that scores every unlabelled item and takes the `n` best (`top_k`)."""
+
+    score_name: ClassVar[str] = "score"
+
+    def scores(self, ctx: QueryContext) -> np.ndarray:
+        raise NotImplementedError
+
+    def query(self, ctx: QueryContext, n: int) -> Query:
+        scores = self.scores(ctx)
+        return Query(top_k(scores, n), scores, self.score_name)
