@@ -6,10 +6,10 @@
 Protocol (every loop): the embedded MNIST 5k split by `make_split` with `DataConfig` defaults
 (pool 4000, test 400, validation 600), 10 random initial labels (the same set for every loop:
 `initial_indices("random", 10, 4000, default_rng([seed, 1]))`), then 39 rounds of the 10 least
-confident pool items (`strategies.least_confident`, same tie-breaking) up to 400 labels; test
+confident pool items (`strategies.uncertainty.LeastConfident`, same tie-breaking) up to 400 labels; test
 accuracy after the fit on 400 labels.
 
-  harness   al_research.model.SoftmaxRegression + loop.run_active_learning, no MLflow: what
+  harness   models.softmax.SoftmaxRegression + loop.run_active_learning, no MLflow: what
             `run(cfg)` runs. Warm start, validation early stopping, patience 10.
   keras     the article's recipe: keras.Sequential([Dense(10, softmax)]), Adam(0.1), sparse
             categorical cross-entropy, model.fit(epochs=1000, batch_size=len(x), validation_data,
@@ -75,7 +75,8 @@ def protocol(seed: int):
 
 def peer_loop(fit, proba, split, initial) -> float:
     """The harness's loop, for a peer's fit/proba: label, fit, select least confident, repeat."""
-    from al_research.strategies import least_confident
+    from al_research.strategies.base import top_k
+    from al_research.strategies.uncertainty import least_confidence
 
     labelled = np.zeros(len(split.pool_x), dtype=bool)
     labelled[initial] = True
@@ -86,7 +87,8 @@ def peer_loop(fit, proba, split, initial) -> float:
         if spent >= BUDGET:
             break
         unlabelled = np.flatnonzero(~labelled)
-        chosen = least_confident(proba(split.pool_x[unlabelled]), min(BATCH, BUDGET - spent), None)
+        chosen = top_k(least_confidence(proba(split.pool_x[unlabelled])),
+                       min(BATCH, BUDGET - spent))
         labelled[unlabelled[chosen]] = True
     return float((proba(split.test_x).argmax(axis=1) == split.test_y).mean())
 
@@ -113,10 +115,10 @@ def thread_settings() -> dict:
 # -- children: one loop each ------------------------------------------------------------------
 def child_harness(seeds: list[int], run_seeds: list[int], tf_threads: int | None) -> dict:
     from al_research.loop import Evaluation, LabelledPool, run_active_learning
-    from al_research.model import SoftmaxRegression
+    from al_research.models.softmax import SoftmaxRegression
     from al_research.oracle import Oracle
     from al_research.runtime import configure_tensorflow, seed_everything
-    from al_research.strategies import least_confident
+    from al_research.strategies.uncertainty import LeastConfident
 
     configure_tensorflow(tf_threads, True)  # what run(cfg) does with runtime.tf_threads
     experiments = []
@@ -124,10 +126,11 @@ def child_harness(seeds: list[int], run_seeds: list[int], tf_threads: int | None
         split, initial = protocol(seed)
         seed_everything(seed)
         start, cpu = time.perf_counter(), time.process_time()
-        model = SoftmaxRegression(split.pool_x.shape[1], 10, (split.val_x, split.val_y))
+        model = SoftmaxRegression(split.input_shape, split.n_classes,
+                                  (split.val_x, split.val_y))
         pool = LabelledPool(split.pool_x, Oracle(split.pool_y))
         held_out = Evaluation(split.test_x, split.test_y, split.val_x, split.val_y)
-        rounds = run_active_learning(model, pool, held_out, least_confident, initial, BATCH,
+        rounds = run_active_learning(model, pool, held_out, LeastConfident(), initial, BATCH,
                                      BUDGET, np.random.default_rng([seed, 2]))
         experiments.append({
             "seed": seed, "seconds": time.perf_counter() - start,
@@ -135,7 +138,7 @@ def child_harness(seeds: list[int], run_seeds: list[int], tf_threads: int | None
             "labels": len(pool.indices), "rounds": len(rounds),
             "epochs": sum(r.epochs for r in rounds),
             "fit_seconds": sum(r.fit_seconds for r in rounds),
-            "fit_traces": model._fit_loop.experimental_get_tracing_count(),
+            "fit_traces": model._fns.fit.experimental_get_tracing_count(),
         })
     return {"experiments": experiments, "threads": thread_settings(),
             "runs": instrumented_runs(run_seeds) if run_seeds else []}
