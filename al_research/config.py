@@ -149,6 +149,7 @@ class ClusteringConfig:
     enabled: bool = True
     k: int = 10
     n_init: int = 4
+    strategies: list[str] = field(default_factory=list)  # arms it runs in; empty: all
 
     def __post_init__(self) -> None:
         _require(self.k >= 2, f"clustering.k must be >= 2, got {self.k}")

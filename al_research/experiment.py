@@ -172,7 +172,9 @@ def _run_logged(conf: Config, split: Split, model: Learner, strategy: Strategy, 
     oracle = Oracle(split.pool_y)  # the loop never reads pool_y: labels come from the oracle
 
     anchors = None
-    if conf.clustering.enabled or conf.initial == Initial.kmeans:
+    clustering = conf.clustering.enabled and (not conf.clustering.strategies
+                                              or conf.strategy.name in conf.clustering.strategies)
+    if clustering or conf.initial == Initial.kmeans:
         anchors = kmeans_step(split, conf.clustering.k, conf.seed, conf.clustering.n_init,
                               recorder, held_out, lambda: build_model(conf, split))
     initial = _initial_set(conf, split, strategy, anchors)

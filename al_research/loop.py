@@ -99,7 +99,8 @@ def fit_and_measure(
         val_accuracy=model.score(held_out.val_x, held_out.val_y),
         epochs=info.epochs,
         fit_seconds=info.seconds,
-        mean_confidence=float(confidence.mean()) if len(confidence) else float("nan"),
+        mean_confidence=(float(confidence.astype(np.float64).mean()) if len(confidence)
+                         else float("nan")),
         confidence=confidence,
     )
     return result, proba

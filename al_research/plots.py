@@ -23,7 +23,7 @@ def figure_to_array(fig: Figure) -> np.ndarray:
 class _HistogramFigure:
     """The histogram's figure, its per-round artists and its cached backgrounds."""
 
-    def __init__(self, edges: np.ndarray) -> None:
+    def __init__(self, edges: np.ndarray, title: str, xlabel: str, color: str) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
         self.fig = Figure(figsize=(3.2, 2.2), dpi=80)
@@ -31,14 +31,14 @@ class _HistogramFigure:
         self.ax = self.fig.add_axes((0.17, 0.2, 0.79, 0.69))
         # one filled step patch for the 20 bins: one artist to draw per round, not 20
         self.bars = self.ax.stairs(np.zeros(len(edges) - 1), edges, fill=True,
-                                   color="tab:blue", animated=True)
+                                   color=color, animated=True)
         self.mean = self.ax.axvline(0.5, color="tab:orange", linestyle="--", linewidth=1.2,
                                     animated=True)
         self.label = self.ax.text(0.03, 0.95, "", transform=self.ax.transAxes, fontsize=8,
                                   va="top", animated=True)
         self.ax.set_xlim(0, 1)
-        self.ax.set_title("unlabelled pool confidence (dashed: mean)", fontsize=8)
-        self.ax.set_xlabel("max softmax probability", fontsize=8, labelpad=1)
+        self.ax.set_title(title, fontsize=8)
+        self.ax.set_xlabel(xlabel, fontsize=8, labelpad=1)
         self.ax.set_ylabel("share of unlabelled", fontsize=8, labelpad=1)
         self.ax.tick_params(labelsize=7)
         self.backgrounds: dict[float, object] = {}
@@ -52,89 +52,85 @@ class _HistogramFigure:
         return self.backgrounds[top]
 
 
-class ConfidenceHistogram:
-    """The unlabelled pool's max-softmax confidence, one small image per round.
+class _BlitHistogram:
+    """A histogram of values in [0, 1] over the unlabelled pool, one small image per round.
 
     A round costs a blit, not a render (~1 ms instead of ~20 ms): the axes, ticks and labels
     are drawn once per y-range and kept as a background; each round restores it and draws only
-    its own artists: the bars, a line at the mean confidence, and the number of labels. The
-    y-axis is the share of the unlabelled items, so rounds compare although the pool shrinks;
-    its upper limit steps through `Y_LIMITS`, so at most four backgrounds are ever drawn, and a
-    process keeps them for its next experiment (a sweep's jobs, a worker's next job): `close()`
-    hands the figure back instead of destroying it. The figure is pyplot-free with a fixed
-    layout (no tight_layout pass), and 256 pixels wide: the size of the thumbnail MLflow keeps
-    beside each image, so the UI shows it unscaled.
+    its own artists: the bars, a line at the mean, and a caption. The y-axis is the share of the
+    unlabelled items, so rounds compare although the pool shrinks; its upper limit steps through
+    `Y_LIMITS`, so at most four backgrounds are ever drawn, and a process keeps them for its
+    next experiment (a sweep's jobs, a worker's next job): `close()` hands the figure back
+    instead of destroying it. The figure is pyplot-free with a fixed layout (no tight_layout
+    pass), and 256 pixels wide: the size of the thumbnail MLflow keeps beside each image, so the
+    UI shows it unscaled.
     """
 
     Y_LIMITS = (0.1, 0.25, 0.5, 1.0)
-    _spare: list[_HistogramFigure] = []  # figures closed by earlier experiments in this process
+    TITLE = XLABEL = ""
+    COLOR = "tab:blue"
+    _spare: dict[str, list[_HistogramFigure]] = {}  # figures closed by earlier experiments
 
     def __init__(self) -> None:
         self.edges = np.linspace(0.0, 1.0, N_BINS + 1)
+        spare = self._spare.setdefault(type(self).__name__, [])
         self._figure: _HistogramFigure | None = (
-            self._spare.pop() if self._spare else _HistogramFigure(self.edges))
+            spare.pop() if spare else
+            _HistogramFigure(self.edges, self.TITLE, self.XLABEL, self.COLOR))
 
     @property
     def fig(self) -> Figure:
         return self._figure.fig
 
-    def render(self, confidence: np.ndarray, n_labelled: int) -> np.ndarray:
+    def _render(self, values: np.ndarray, caption: str) -> np.ndarray:
         if self._figure is None:
             raise RuntimeError("render() after close()")
         f = self._figure
-        counts, _ = np.histogram(confidence, bins=self.edges)
-        share = counts / max(1, len(confidence))
+        counts, _ = np.histogram(values, bins=self.edges)
+        share = counts / max(1, len(values))
         top = next(lim for lim in self.Y_LIMITS if share.max() <= lim * 0.98 or lim == 1.0)
         canvas = f.fig.canvas
         canvas.restore_region(f.background(top))
         f.bars.set_data(share)
-        mean = float(np.mean(confidence)) if len(confidence) else float("nan")
+        mean = float(np.mean(values)) if len(values) else float("nan")
         f.mean.set_xdata([mean, mean])
-        f.label.set_text(f"{n_labelled} labels")
+        f.label.set_text(caption)
         for artist in (f.bars, f.mean, f.label):
             f.ax.draw_artist(artist)
         return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
     def close(self) -> None:
         if self._figure is not None:
-            self._spare.append(self._figure)
+            self._spare[type(self).__name__].append(self._figure)
             self._figure = None
 
 
-class ScoreHistogram:
+class ConfidenceHistogram(_BlitHistogram):
+    """The unlabelled pool's max-softmax confidence, one small image per round."""
+
+    TITLE = "unlabelled pool confidence (dashed: mean)"
+    XLABEL = "max softmax probability"
+
+    def render(self, confidence: np.ndarray, n_labelled: int) -> np.ndarray:
+        return self._render(confidence, f"{n_labelled} labels")
+
+
+class ScoreHistogram(_BlitHistogram):
     """The strategy's utility over the unlabelled pool (margin, entropy, mutual information,
-    distance...), one small image per round. Its range changes per round, so each round is a
-    full draw of one reused, pyplot-free figure (~15 ms), 256 pixels wide like the confidence
-    histogram."""
+    distance...), one small image per round. Utilities have any range, so each round's are
+    scaled to [0, 1] (0: the round's lowest, 1: its highest) and the caption gives the range."""
 
-    def __init__(self) -> None:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-        self.fig = Figure(figsize=(3.2, 2.2), dpi=80)
-        FigureCanvasAgg(self.fig)
-        self.ax = self.fig.add_axes((0.17, 0.2, 0.79, 0.69))
+    TITLE = "strategy score, scaled to the round's range"
+    XLABEL = "score (0: lowest, 1: highest, labelled first)"
+    COLOR = "tab:green"
 
     def render(self, scores: np.ndarray, n_labelled: int, name: str) -> np.ndarray:
-        ax = self.ax
-        ax.clear()
-        finite = np.asarray(scores, dtype=np.float64)
-        finite = finite[np.isfinite(finite)]
-        if len(finite):
-            low, high = float(finite.min()), float(finite.max())
-            if high <= low:
-                low, high = low - 0.5, high + 0.5
-            counts, edges = np.histogram(finite, bins=N_BINS, range=(low, high))
-            ax.stairs(counts / len(finite), edges, fill=True, color="tab:green")
-        ax.set_title(f"strategy score: {name} (higher: labelled first)", fontsize=8)
-        ax.set_xlabel(name, fontsize=8, labelpad=1)
-        ax.set_ylabel("share of unlabelled", fontsize=8, labelpad=1)
-        ax.text(0.03, 0.95, f"{n_labelled} labels", transform=ax.transAxes, fontsize=8,
-                va="top")
-        ax.tick_params(labelsize=7)
-        return figure_to_array(self.fig)
-
-    def close(self) -> None:
-        self.ax.clear()
+        values = np.asarray(scores, dtype=np.float64)
+        values = values[np.isfinite(values)]
+        low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+        return self._render(np.clip(scaled, 0.0, 1.0),
+                            f"{n_labelled} labels\n{name} in [{low:.3g}, {high:.3g}]")
 
 
 def learning_curve(
