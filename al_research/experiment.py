@@ -99,6 +99,7 @@ def run(cfg: DictConfig | Config) -> float:
     """Run one configured experiment, log it to MLflow, return the final test accuracy."""
     from al_research.tracking import mlflow_run, prepare_store, resolve_tracking_uri, ui_command
     from al_research.tracking.names import Tag, flag
+    from al_research.tracking.provenance import context_tags, log_hydra_record, log_split
 
     conf = validate(cfg)  # range and cross-field errors surface before any work
     resolved = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
@@ -131,9 +132,12 @@ def run(cfg: DictConfig | Config) -> float:
     }
     if ctx.sweep is not None:
         tags.update({Tag.SWEEP: ctx.sweep, Tag.JOB_NUM: ctx.job_num})
-    with mlflow_run(uri, experiment_id, run_name(conf), tags) as recorder:
+    with mlflow_run(uri, experiment_id, run_name(conf), context_tags(tags)) as recorder:
         recorder.log_params(flatten(resolved))
         recorder.log_text(OmegaConf.to_yaml(resolved, resolve=True), "config.yaml")
+        log_split(recorder.client, recorder.run_id, split, conf.data.source, conf.data.path,
+                  conf.data.name)
+        log_hydra_record(recorder, ctx.output_dir)
         final = _run_logged(conf, split, model, strategy, recorder, ctx)
         run_id = recorder.run_id
     log.info("MLflow run %s (%s) in experiment %r at %s", run_id, run_name(conf),

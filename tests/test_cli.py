@@ -17,6 +17,7 @@ def test_default_experiment_end_to_end(tmp_path):
     client, runs = experiment_runs(uri)
     (r,) = runs
     assert r.info.status == "FINISHED"
+    assert len(r.data.tags["mlflow.source.git.commit"]) == 40  # run from this checkout
     history = client.get_metric_history(r.info.run_id, "test_accuracy")
     assert sorted(m.step for m in history) == list(range(10, 401, 10))
     assert r.data.metrics["final_test_accuracy"] >= 0.80

