@@ -6,6 +6,9 @@ import sys
 
 
 def main() -> None:
+    from al_research.env import use_private_tempdir
+
+    use_private_tempdir()  # no autograph files left in the system temp folder, even if killed
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         from al_research.report import main as report_main
 

@@ -22,3 +22,28 @@ def configure_process_env() -> None:
 
 
 configure_process_env()
+
+PRIVATE_TMP_PREFIX = "al-research-tmp-"
+
+
+def use_private_tempdir() -> str:
+    """Send this process's temporary files (and its workers', through $TMPDIR) to a folder of
+    its own, removed when the process exits.
+
+    TensorFlow's autograph writes a `__autograph_generated_file*.py` per traced function to the
+    temp folder and removes it only at a clean exit, which a killed sweep worker never reaches.
+    A worker inherits $TMPDIR and writes into the same private folder; the process that made it
+    removes it at exit, workers' leftovers included. Called once by the command line.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    current = os.environ.get("TMPDIR", "")
+    if os.path.basename(current.rstrip("/")).startswith(PRIVATE_TMP_PREFIX):
+        return current  # a worker of a process that already made one
+    folder = tempfile.mkdtemp(prefix=PRIVATE_TMP_PREFIX)
+    os.environ["TMPDIR"] = folder
+    tempfile.tempdir = folder
+    atexit.register(shutil.rmtree, folder, True)
+    return folder

@@ -119,3 +119,26 @@ def test_the_main_command_runs_the_article_sweep_and_prints_its_table(tmp_path):
     arms = sorted((r.data.tags["strategy"], r.data.tags["seed"]) for r in runs)
     assert arms == [(s, str(seed)) for s in ("full", "least_confident", "random")
                     for seed in (0, 1)]
+
+
+@pytest.mark.slow
+def test_a_parallel_sweep_leaves_nothing_in_the_temp_folder(tmp_path):
+    """TensorFlow's autograph files and every scratch folder go to a private temp folder that
+    the command line removes, also for joblib workers that are killed at the sweep's end."""
+    import os
+    import subprocess
+    import sys
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["TMPDIR"] = str(temp)
+    result = subprocess.run(
+        [sys.executable, "-m", "al_research", "-m", "hydra/launcher=joblib", "seed=0,1", *SHORT,
+         f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    _, runs = experiment_runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert len(runs) == 2
+    assert list(temp.iterdir()) == []
