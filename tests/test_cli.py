@@ -35,6 +35,9 @@ def test_multirun_lands_every_job_and_reports_at_the_end(tmp_path):
     result = run_cli(["-m", "strategy=random,least_confident", "seed=0", *SHORT,
                       f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "[sweep] 2 jobs, 1 at a time" in result.stderr
+    assert "[sweep] 1/2 jobs done" in result.stderr and "about" in result.stderr
+    assert "[sweep] 2/2 jobs done" in result.stderr
     client, runs = experiment_runs(uri)
     assert sorted(r.data.tags["strategy"] for r in runs) == ["least_confident", "random"]
     assert {r.info.status for r in runs} == {"FINISHED"}

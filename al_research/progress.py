@@ -1,0 +1,149 @@
+"""Sweep progress: jobs done / total and an estimate of the time left, printed as jobs finish.
+
+A Hydra callback. When a sweep starts (in the launching process) it writes the sweep's job plan
+(`<sweep dir>/.progress/plan.json`: each job's arm, the number running at once); when a job ends
+(in whichever process ran it: a joblib worker, a SLURM node) it appends one line to `done.jsonl`
+and prints `[sweep] 37/60 jobs done · 1m42s elapsed · about 55s left` to the terminal. The time
+left weights the jobs still to run by the mean time of finished jobs of the same arm (a
+least-confident job with self-training costs several times a random one), falling back to the
+mean of all finished jobs, and divides by the number of jobs running at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+FOLDER = ".progress"
+ARM_KEYS = ("strategy", "model", "data")  # what makes one job cost more than another
+
+
+def plan_jobs(sweeper_params: dict[str, str], task_overrides: Sequence[str]) -> list[str]:
+    """The arm of each job a basic sweep will launch, in launch order (Hydra's own expansion)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    arguments = [f"{k}={v}" for k, v in sweeper_params.items()] + list(task_overrides)
+    parsed = OverridesParser.create().parse_overrides(arguments)
+    (jobs,) = BasicSweeper.split_arguments(parsed, None)
+    return [arm_of(job) for job in jobs]
+
+
+def arm_of(overrides: Sequence[str]) -> str:
+    """A job's arm: its strategy, model and data choices (what its cost depends on)."""
+    values = dict(o.split("=", 1) for o in overrides if "=" in o)
+    return " ".join(f"{k}={values[k]}" for k in ARM_KEYS if k in values) or "job"
+
+
+def time_left(plan: Sequence[str], done: Sequence[dict[str, Any]], concurrency: int
+              ) -> float | None:
+    """Seconds left: the jobs not done, each at its arm's mean time (else all jobs' mean), over
+    the jobs running at once. None before any job has finished."""
+    if not done:
+        return None
+    by_arm: dict[str, list[float]] = defaultdict(list)
+    for entry in done:
+        by_arm[entry["arm"]].append(float(entry["seconds"]))
+    overall = sum(float(e["seconds"]) for e in done) / len(done)
+    finished = {int(e["num"]) for e in done}
+    remaining = [arm for num, arm in enumerate(plan) if num not in finished]
+    total = sum(sum(by_arm[a]) / len(by_arm[a]) if by_arm.get(a) else overall for a in remaining)
+    return total / max(1, concurrency)
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def progress_line(plan: Sequence[str], done: Sequence[dict[str, Any]], concurrency: int,
+                  started: float, now: float) -> str:
+    failed = sum(1 for e in done if e.get("status") != "COMPLETED")
+    parts = [f"[sweep] {len(done)}/{len(plan)} jobs done"
+             + (f" ({failed} failed)" if failed else ""),
+             f"{duration(now - started)} elapsed"]
+    left = time_left(plan, done, concurrency)
+    if left is not None and len(done) < len(plan):
+        parts.append(f"about {duration(left)} left")
+    return " · ".join(parts)
+
+
+def _concurrency(launcher: Any) -> int:
+    from al_research.cores import concurrent_jobs_of
+
+    return concurrent_jobs_of(launcher)
+
+
+class SweepProgress(Callback):
+    """Writes the plan at sweep start; reports progress as each job ends (never raises)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._job_started: float | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        try:
+            folder = Path(str(config.hydra.sweep.dir)) / FOLDER
+            folder.mkdir(parents=True, exist_ok=True)
+            params = {str(k): str(v) for k, v in (config.hydra.sweeper.get("params") or {}
+                                                   ).items()}
+            plan = plan_jobs(params, list(config.hydra.overrides.task))
+            launcher = config.hydra.get("launcher")
+            (folder / "plan.json").write_text(json.dumps({
+                "arms": plan, "concurrency": _concurrency(launcher), "started": time.time()}))
+            (folder / "done.jsonl").touch()
+            print(f"[sweep] {len(plan)} jobs, {_concurrency(launcher)} at a time",
+                  file=sys.__stderr__, flush=True)
+        except Exception:  # progress is a nicety: never stop a sweep for it
+            log.debug("no sweep plan", exc_info=True)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._job_started = time.time()
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        if not self.enabled or self._job_started is None:
+            return
+        try:
+            from hydra.core.hydra_config import HydraConfig
+
+            hc = HydraConfig.get()
+            folder = Path(str(hc.sweep.dir)) / FOLDER
+            plan_file = folder / "plan.json"
+            if not plan_file.is_file():
+                return  # not a sweep (or its plan could not be made)
+            plan = json.loads(plan_file.read_text())
+            status = getattr(getattr(job_return, "status", None), "name", "COMPLETED")
+            entry = {"num": int(hc.job.num), "arm": arm_of(list(hc.overrides.task)),
+                     "seconds": time.time() - self._job_started, "status": status}
+            line = (json.dumps(entry) + "\n").encode()
+            fd = os.open(folder / "done.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            try:
+                os.write(fd, line)  # one small append: atomic between processes
+            finally:
+                os.close(fd)
+            done = [json.loads(x) for x in (folder / "done.jsonl").read_text().splitlines()
+                    if x.strip()]
+            print(progress_line(plan["arms"], done, plan["concurrency"], plan["started"],
+                                time.time()), file=sys.__stderr__, flush=True)
+        except Exception:
+            log.debug("no progress line", exc_info=True)

@@ -1,0 +1,32 @@
+"""Sweep progress: Hydra's own job expansion, and the time left weighted by arm."""
+
+import pytest
+
+from al_research.progress import arm_of, duration, plan_jobs, progress_line, time_left
+
+
+def test_the_plan_is_hydras_expansion_in_launch_order():
+    plan = plan_jobs({"strategy": "full,random", "seed": "range(0,3)"}, ["budget=30"])
+    assert plan == ["strategy=full"] * 3 + ["strategy=random"] * 3
+
+
+def test_the_arm_is_what_the_cost_depends_on():
+    assert arm_of(["seed=3", "strategy=margin", "model=mlp"]) == "strategy=margin model=mlp"
+    assert arm_of(["seed=3"]) == "job"
+
+
+def test_time_left_weights_remaining_jobs_by_their_arm():
+    plan = ["a", "a", "b", "b", "c"]
+    done = [{"num": 0, "arm": "a", "seconds": 10.0}, {"num": 2, "arm": "b", "seconds": 2.0}]
+    # left: one a (10 s), one b (2 s), one c (no c finished: the mean of all, 6 s), 2 at once
+    assert time_left(plan, done, concurrency=2) == pytest.approx((10 + 2 + 6) / 2)
+    assert time_left(plan, [], concurrency=2) is None
+
+
+def test_progress_line_counts_failures_and_says_the_time_left():
+    plan = ["a", "a", "a"]
+    done = [{"num": 0, "arm": "a", "seconds": 30.0, "status": "COMPLETED"},
+            {"num": 1, "arm": "a", "seconds": 30.0, "status": "FAILED"}]
+    line = progress_line(plan, done, 1, started=0.0, now=95.0)
+    assert line == "[sweep] 2/3 jobs done (1 failed) · 1m35s elapsed · about 30s left"
+    assert duration(3725) == "1h02m"
