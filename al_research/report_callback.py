@@ -39,7 +39,7 @@ class ReportOnMultirunEnd(Callback):
         self._pending = None
         retry = "al-research report --sweep <sweep dir>"
         try:
-            from al_research.report import DEFAULT_TARGET, article_markdown, generate_report
+            from al_research.report import DEFAULT_TARGET, generate_report, main_tables
             from al_research.tracking import resolve_tracking_uri, ui_command
 
             sweep = str(config.hydra.sweep.dir)
@@ -58,8 +58,7 @@ class ReportOnMultirunEnd(Callback):
             log.info("Report for sweep %s: %s", sweep, report.out_dir / "summary.md")
             if report.summary_run_id:
                 log.info("Summary run %s in experiment %r", report.summary_run_id, experiment)
-            if report.article is not None:
-                log.info("The article's table:\n%s", article_markdown(report.article))
+            log.info("The sweep's arms (mean ± 95%% CI over seeds):\n%s", main_tables(report))
             log.info("Browse the runs and the summary: %s", ui_command(uri))
         except Exception:  # the sweep's runs are in MLflow whatever happens here
             log.exception("The sweep's report failed; its runs are kept. Retry: %s", retry)

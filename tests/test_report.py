@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
 import sys
@@ -117,27 +118,56 @@ def test_t_estimate_known_values_and_single_value() -> None:
     assert (same.low, same.high) == (0.5, 0.5)
 
 
-def test_article_verdict_on_known_intervals() -> None:
-    around = rp.t_estimate([0.83, 0.84, 0.845])  # [0.8194, 0.8573]
-    below = rp.t_estimate([0.80, 0.801, 0.802])  # [0.7985, 0.8045]
-    above = rp.t_estimate([0.95, 0.951, 0.952])
-    assert rp.verdict(around, 0.8375) == "inside"
-    assert rp.verdict(below, 0.8375) == "outside (article above)"
-    assert rp.verdict(above, 0.8375) == "outside (article below)"
-    assert rp.verdict(rp.t_estimate([0.8375]), 0.8375) == "n=1: no interval"
-    assert rp.verdict(None, 0.8375) == "no runs"
+def test_prediction_interval_verdict_where_the_ci_and_the_pi_disagree() -> None:
+    ours = [0.83, 0.84, 0.845]  # mean 0.8383, s 0.00764: CI [0.8194, 0.8573]
+    mean, s = np.mean(ours), np.std(ours, ddof=1)
+    half = stats.t.ppf(0.975, 2) * s * math.sqrt(1 + 1 / 3)  # one more run: sqrt(1 + 1/n)
+    assert rp.prediction_interval(ours) == pytest.approx((mean - half, mean + half))
+    assert rp.prediction_interval(ours) == pytest.approx((0.80039, 0.87628), abs=1e-5)
+    # one published run at 0.87: outside the CI of our mean, inside what one run of ours can give
+    assert rp.t_estimate(ours).contains(0.87) is False
+    assert rp.verdict(ours, 0.87) == "inside our 95% PI"
+    assert rp.verdict(ours, 0.8375) == "inside our 95% PI"
+    assert rp.verdict(ours, 0.88) == "above our 95% PI"
+    assert rp.verdict(ours, 0.79) == "below our 95% PI"
+    assert rp.verdict([0.8375], 0.8375) == "n=1: no interval"
+    assert rp.verdict([], 0.8375) == "no runs"
 
 
-def test_holm_step_down_and_wilcoxon_edge_cases() -> None:
+def test_holm_step_down() -> None:
     adjusted = rp.holm([0.01, 0.04, 0.03, math.nan])  # m=3: 0.03, then max(0.06, 0.04)
     assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06]) and math.isnan(adjusted[3])
     assert rp.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
-    p, note = rp.wilcoxon_p([0.0, 0.0, 0.0])
-    assert math.isnan(p) and "zero" in note
-    p, note = rp.wilcoxon_p([0.01])
-    assert math.isnan(p) and "1 paired" in note
-    d = [0.01, 0.02, 0.03, -0.005, 0.015]
-    assert rp.wilcoxon_p(d)[0] == pytest.approx(stats.wilcoxon(d).pvalue)
+
+
+def test_wilcoxon_exact_without_ties_and_named_with_ties() -> None:
+    # |d| ranks 2, 4, 5, 1, 3; the one negative has rank 1: W- = 1. Of the 2^5 sign patterns two
+    # give W- <= 1 (0 and 1), so the exact two-sided p is 2 * 2/32.
+    test = rp.wilcoxon_test([0.01, 0.02, 0.03, -0.005, 0.015])
+    assert (test.p, test.method, test.n) == (pytest.approx(0.125), "exact", 5)
+    assert "smallest possible p is 0.0625" in test.note and "cannot reach 0.05" in test.note
+    six = rp.wilcoxon_test([0.01, 0.02, 0.03, -0.005, 0.015, 0.04])
+    assert six.p == pytest.approx(2 * 2 / 64) and six.note == ""  # n=6 can reach 0.05
+    # accuracy differences on 400 images: 0.0025 steps with float noise still count as ties
+    d = [0.8425 - 0.84, 0.8375 - 0.835, 0.85 - 0.845, 0.83 - 0.8325, 0.8575 - 0.85,
+         0.86 - 0.85, 0.84 - 0.84]
+    test = rp.wilcoxon_test(d)
+    assert test.method == "exact permutation (ties)" and test.n == 6
+    assert "1 zero difference(s) dropped" in test.note
+    # by hand: every sign flip of the (mid)ranks, two-sided = 2 * the smaller tail, at most 1
+    nonzero = np.round([x for x in d if abs(x) > 1e-12], 10)
+    ranks = stats.rankdata(np.abs(nonzero))
+    observed = ranks[nonzero > 0].sum()
+    flips = [sum(r for r, sign in zip(ranks, signs, strict=True) if sign)
+             for signs in itertools.product([0, 1], repeat=len(ranks))]
+    flips = np.array(flips)
+    tails = (np.mean(flips <= observed + 1e-9), np.mean(flips >= observed - 1e-9))
+    assert test.p == pytest.approx(min(1.0, 2 * min(tails)))
+    assert math.isnan(rp.wilcoxon_test([0.0, 0.0, 0.0]).p)
+    assert "zero" in rp.wilcoxon_test([0.0, 0.0, 0.0]).note
+    assert "1 paired" in rp.wilcoxon_test([0.01]).note
+    many = rp.wilcoxon_test(np.linspace(-0.01, 0.05, 60) + 0.0001)
+    assert many.method == "normal approximation (n > 50)"
 
 
 def test_aulc_is_the_mean_level_of_the_curve() -> None:
@@ -183,19 +213,26 @@ def test_comparison_pairs_by_seed(store: Store, main_report: rp.Report) -> None:
     assert (row.wins, row.ties, row.losses) == (
         sum(d > 1e-9 for d in diffs), sum(abs(d) <= 1e-9 for d in diffs),
         sum(d < -1e-9 for d in diffs))
-    expected_p = math.nan if all(abs(d) < 1e-12 for d in diffs) else stats.wilcoxon(diffs).pvalue
+    rounded = np.round(diffs, 10)  # 0.0025 steps: float noise must not hide ties
+    expected_p = math.nan if not rounded.any() else stats.wilcoxon(rounded).pvalue
     assert row.p == pytest.approx(expected_p, nan_ok=True)
+    assert row.test.method in ("exact", "exact permutation (ties)", "")
     # self-training is compared too, and Holm adjusts across both rows
     st_final = finals(store, MAIN, "self_training/final_test_accuracy")["least_confident"]
     st_row = next(c for c in main_report.comparisons if c.arm.endswith("self-training"))
+    fresh_row = next(c for c in main_report.comparisons if c.arm.endswith("(fresh model)"))
     st_diffs = [st_final[s] - final["random"][s] for s in ("0", "1", "2")]
     assert st_row.difference.mean == pytest.approx(np.mean(st_diffs), abs=1e-9)
-    finite = sorted(p for p in (row.p, st_row.p) if math.isfinite(p))  # Holm, by hand
-    expected = [min(1.0, len(finite) * finite[0])] if finite else []
-    if len(finite) == 2:
-        expected.append(max(expected[0], finite[1]))
-    assert sorted(p for p in (row.p_holm, st_row.p_holm) if math.isfinite(p)) == \
-        pytest.approx(expected)
+    fresh = finals(store, MAIN, "fresh_test_accuracy")
+    fresh_diffs = [fresh["least_confident"][s] - fresh["random"][s] for s in ("0", "1", "2")]
+    assert fresh_row.difference.mean == pytest.approx(np.mean(fresh_diffs), abs=1e-9)
+    rows = (row, st_row, fresh_row)
+    finite = sorted(c.p for c in rows if math.isfinite(c.p))  # Holm, by hand
+    expected, running = [], 0.0
+    for rank, p in enumerate(finite):
+        running = max(running, min(1.0, (len(finite) - rank) * p))
+        expected.append(running)
+    assert sorted(c.p_holm for c in rows if math.isfinite(c.p_holm)) == pytest.approx(expected)
     summary = next(s for s in main_report.summaries if s.arm == "random")
     assert summary.n_runs == 3
     assert summary.final.mean == pytest.approx(np.mean(list(final["random"].values())))
@@ -204,10 +241,28 @@ def test_comparison_pairs_by_seed(store: Store, main_report: rp.Report) -> None:
     expected = next((step for step, m in zip((10, 20, 30), mean_curve, strict=True)
                      if m >= 0.5), None)
     assert summary.labels_to_target == expected
-    assert not main_report.notes  # seeds pair in this sweep: no warning
+    # per seed: each seed's first count at or above the target, over the seeds that reached it
+    firsts = [next((step for step in (10, 20, 30)
+                    if histories(store, MAIN)["random"][s][step] >= 0.5), None) for s in "012"]
+    reached = [f for f in firsts if f is not None]
+    assert summary.reached == len(reached)
+    if reached:
+        assert summary.labels_to_target_runs.mean == pytest.approx(np.mean(reached))
+    if len(reached) > 1 and len(set(reached)) > 1:
+        assert (summary.labels_to_target_runs.low, summary.labels_to_target_runs.high) == \
+            pytest.approx(hand_interval(reached)[1:])
+    assert summary.fresh.mean == pytest.approx(np.mean(list(fresh["random"].values())))
+    # every Wilcoxon here has 3 pairs (smallest p 0.25): the report says none can reach 0.05
+    assert all("cannot reach 0.05" in c.note for c in rows if c.test.n == 3)
+    assert len(finite) < 2 or any(
+        n.startswith(f"Holm over {len(finite)} comparisons") and "no comparison can reach 0.05"
+        in n for n in main_report.notes), main_report.notes
+    assert all("seeds do not pair" not in n for n in main_report.notes)
     comparison = read_csv(main_report.out_dir / "comparison.csv")
-    assert [r["strategy"] for r in comparison] == ["least_confident",
-                                                   "least_confident + self-training"]
+    assert [r["arm"] for r in comparison] == ["least_confident",
+                                              "least_confident + self-training",
+                                              "least_confident (fresh model)"]
+    assert "cannot reach 0.05" in comparison[0]["note"]
 
 
 def test_article_table_is_computed_from_the_runs(store: Store, main_report: rp.Report) -> None:
@@ -219,9 +274,12 @@ def test_article_table_is_computed_from_the_runs(store: Store, main_report: rp.R
     mean, low, high = hand_interval(list(finals(store, MAIN)["random"].values()))
     assert (random_row.estimate.mean, random_row.estimate.low, random_row.estimate.high) == \
         pytest.approx((mean, low, high), abs=1e-9)
-    assert random_row.verdict == ("inside" if low <= 0.8375 <= high else
-                                  "outside (article above)" if 0.8375 > high else
-                                  "outside (article below)")
+    values = list(finals(store, MAIN)["random"].values())
+    half = stats.t.ppf(0.975, 2) * np.std(values, ddof=1) * math.sqrt(1 + 1 / 3)
+    assert random_row.prediction == pytest.approx((mean - half, mean + half), abs=1e-9)
+    assert random_row.verdict == ("inside our 95% PI" if abs(0.8375 - mean) <= half else
+                                  "above our 95% PI" if 0.8375 > mean else "below our 95% PI")
+    assert random_row.at_or_above == sum(v >= 0.8375 for v in values)
     st = list(finals(store, MAIN, "self_training/final_test_accuracy")["least_confident"].values())
     assert rows["+ auto-labeling"].estimate.mean == pytest.approx(np.mean(st), abs=1e-9)
     assert rows["4000 samples"].ours == "500 samples (ground truth)"
@@ -234,6 +292,7 @@ def test_unpaired_seeds_warn_and_are_left_out(store: Store, tmp_path: Path,
                                               caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="al_research.report"):
         report = rp.generate_report(store.uri, EXPERIMENT, None, tmp_path, log_run=False)
+    assert report.factors.keys == []  # two sweeps, one configuration per strategy
     assert {a.name: len(a.runs) for a in report.arms} == {
         "random": 4, "least_confident": 3, "full": 1}
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -250,6 +309,7 @@ def test_a_single_run_gives_no_interval_not_a_crash(store: Store, tmp_path: Path
     assert {r["n"] for r in rows} == {"1"} and all(r["ci_low"] == "nan" for r in rows)
     assert report.comparisons == []
     verdicts = {r.line: r.verdict for r in report.article}
+    assert "cannot reach" not in " ".join(report.notes)  # no test at all, no such note
     assert verdicts == {"4000 samples": "no runs", "400 random samples": "n=1: no interval",
                         "400 active learned samples": "no runs", "+ auto-labeling": "no runs"}
     assert "(n=1, no CI)" in (tmp_path / "summary.md").read_text()
@@ -261,27 +321,38 @@ def test_latest_sweep_is_the_newest_runs_sweep(store: Store, tmp_path: Path) -> 
     assert report.selection.sweep == EXTRA  # written last by the fixture
 
 
-def test_summary_run_is_logged_with_its_artifacts(store: Store, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture) -> None:
+def test_summary_run_is_logged_and_replaced(store: Store, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
     args = ["--experiment", EXPERIMENT, "--sweep", MAIN, "--tracking-uri", store.uri]
     assert rp.main([*args, "--out", str(tmp_path / "first")]) == 0
     printed = capsys.readouterr().out
     assert "400 active learned samples" in printed and "random: 3" in printed
+    (first,) = store.runs(MAIN, summary=True)
     assert rp.main([*args, "--out", str(tmp_path / "again")]) == 0  # summaries are not inputs
-    summaries = sorted(store.runs(MAIN, summary=True), key=lambda r: r.info.start_time)
-    assert len(summaries) == 2
-    first, latest = summaries
+    (latest,) = store.runs(MAIN, summary=True)  # replaced, not duplicated
+    client = store.client()
+    assert latest.info.run_id != first.info.run_id
+    assert client.get_run(first.info.run_id).info.lifecycle_stage == "deleted"
     assert latest.info.run_name == f"summary-{MAIN}"
     assert latest.data.tags["sweep"] == MAIN and latest.data.params["runs"] == "7"
-    assert first.data.tags["superseded_by"] == latest.info.run_id
-    assert "superseded_by" not in latest.data.tags
-    client = store.client()
+    assert latest.data.tags["test_selected"] == "false"
     names = {f.path for f in client.list_artifacts(latest.info.run_id, "report")}
     assert {"report/summary.md", "report/learning_curves.csv", "report/comparison.csv",
             "report/learning_curves.png", "report/difference_from_random.png"} <= names
     random_final = np.mean(list(finals(store, MAIN)["random"].values()))
     assert latest.data.metrics["random/final_test_accuracy_mean"] == pytest.approx(random_final)
     assert "\n| random | 3 | 0, 1, 2 | 30 |" in (tmp_path / "first" / "summary.md").read_text()
+
+
+def test_by_hand_on_a_sweep_dir_writes_into_its_report_folder(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / MAIN).mkdir()  # the sweep tag names a folder here, as a Hydra sweep dir does
+    assert rp.main(["--sweep", MAIN, "--tracking-uri", store.uri, "--no-log"]) == 0
+    assert (tmp_path / MAIN / "report" / "summary.md").is_file()
+    assert not (tmp_path / "reports").exists()
+    assert "| least_confident | 3 | 0, 1, 2 |" in capsys.readouterr().out  # the main table
 
 
 def test_nothing_matching_exits_non_zero_naming_the_selection(

@@ -1,42 +1,126 @@
-"""Grouping runs into arms (one configuration across seeds) and pairing arms with random."""
+"""Arms are configurations: runs grouped by every config key that varies, seed excepted.
+
+A run's configuration is its MLflow params (the flattened resolved config). The keys that vary
+across the selected runs are the *factors*; each factor's *reference* value is its most common
+one (ties: the value of the lowest Hydra job number, i.e. the first value of the sweep). An arm
+is one strategy with one value per factor, named by its strategy and the factors where it leaves
+the reference, e.g. `least_confident · model.warm_start=false`. Two configurations are never
+merged; two runs of one configuration and seed are duplicates (the newest is used, the report
+says so). Each arm is paired, seed by seed, with the random arm of the same configuration.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from al_research.report.runs import RunRecord, seed_key
 from al_research.report.stats import Estimate, t_estimate
-from al_research.tracking.names import Tag, is_true
+from al_research.tracking.names import Param, Tag
 
 BASELINE = "random"
-ST_ARM_SUFFIX = "+self-training"  # arm name when one strategy has runs with and without
+SEPARATOR = " · "
+TEST_SELECTED_MARK = " [test-selected]"
+# keys that never define an arm: where results go, how fast they run, Hydra's own paths
+NON_ARM_PREFIXES = ("tracking.", "runtime.", "hydra.")
+NON_ARM_KEYS = frozenset({Param.SEED, Param.STRATEGY})
+STRATEGY_PREFIX = "strategy."  # a strategy's own settings: an arm key only if they vary within it
+ABSENT = "(absent)"  # a key some runs' configs do not have
+LEGACY_TAG_KEYS = {"model.name": Tag.MODEL, "data.name": Tag.DATA}  # runs logged without params
 
 
-def assign_arms(records: Sequence[RunRecord]) -> None:
-    """Name each run's arm: its strategy, plus model/data when those vary in the set, plus
-    `+self-training` when one strategy has runs with and without self-training."""
-    vary = [k for k in (Tag.MODEL, Tag.DATA) if len({r.tags.get(k) for r in records}) > 1]
-    st_by_strategy: dict[str, set[str]] = defaultdict(set)
+def param_value(value: object) -> str:
+    """A param as the command line writes it: true/false/null rather than True/False/None."""
+    text = str(value)
+    return {"True": "true", "False": "false", "None": "null"}.get(text, text)
+
+
+def defines_arm(key: str) -> bool:
+    return key not in NON_ARM_KEYS and not key.startswith(NON_ARM_PREFIXES)
+
+
+def run_config(record: RunRecord) -> dict[str, str]:
+    """The keys of a run's config that can define an arm (legacy runs: model and data tags)."""
+    if record.params:
+        return {k: param_value(v) for k, v in record.params.items() if defines_arm(k)}
+    return {k: record.tags[tag] for k, tag in LEGACY_TAG_KEYS.items() if tag in record.tags}
+
+
+@dataclass(frozen=True)
+class Factors:
+    """The keys that vary across the selected runs, and each one's reference value."""
+
+    reference: dict[str, str]  # factor key -> its reference value
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.reference)
+
+    def deviations(self, config: Mapping[str, str]) -> dict[str, str]:
+        """The factors where `config` leaves the reference."""
+        return {k: config.get(k, ABSENT) for k, ref in self.reference.items()
+                if config.get(k, ABSENT) != ref}
+
+    def text(self) -> str:
+        return ", ".join(f"`{k}={v}`" for k, v in self.reference.items()) or "none"
+
+
+def _job_num(record: RunRecord) -> float:
+    try:
+        return float(record.tags.get(Tag.JOB_NUM, "inf"))
+    except ValueError:
+        return float("inf")
+
+
+def find_factors(records: Sequence[RunRecord]) -> Factors:
+    """Keys that vary across the runs (a strategy's own keys: within one strategy)."""
+    configs = [(r, run_config(r)) for r in records]
+    keys = sorted(set().union(*(c for _, c in configs))) if configs else []
+    by_strategy: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r, c in configs:
+        by_strategy[r.strategy].append(c)
+    reference: dict[str, str] = {}
+    for key in keys:
+        if key.startswith(STRATEGY_PREFIX):
+            varies = any(len({c.get(key, ABSENT) for c in cs}) > 1 for cs in by_strategy.values())
+        else:
+            varies = len({c.get(key, ABSENT) for _, c in configs}) > 1
+        if not varies:
+            continue
+        counts = Counter(c.get(key, ABSENT) for r, c in configs if not r.ground_truth)
+        counts = counts or Counter(c.get(key, ABSENT) for _, c in configs)
+        first_job = {}
+        for _, c in sorted(configs, key=lambda rc: (_job_num(rc[0]), rc[0].start_time)):
+            first_job.setdefault(c.get(key, ABSENT), len(first_job))
+        reference[key] = min(counts, key=lambda v: (-counts[v], first_job.get(v, 1 << 30), v))
+    return Factors(reference)
+
+
+def arm_name(strategy: str, deviations: Mapping[str, str]) -> str:
+    return SEPARATOR.join([strategy, *(f"{k}={v}" for k, v in deviations.items())])
+
+
+def assign_arms(records: Sequence[RunRecord]) -> Factors:
+    """Set each run's arm (its strategy and its deviations from the reference); the factors."""
+    factors = find_factors(records)
     for r in records:
-        st_by_strategy[r.strategy].add(r.tags.get(Tag.SELF_TRAINING, "false"))
-    for r in records:
-        name = "/".join([r.strategy, *(r.tags.get(k, "?") for k in vary)])
-        if len(st_by_strategy[r.strategy]) > 1 and is_true(r.tags.get(Tag.SELF_TRAINING)):
-            name += ST_ARM_SUFFIX
-        r.arm = name
+        r.arm = arm_name(r.strategy, factors.deviations(run_config(r)))
+    return factors
 
 
 def deduplicate(records: Sequence[RunRecord]) -> tuple[list[RunRecord], list[str]]:
-    """The newest run per (arm, seed), and a note for each older one left out."""
+    """The newest run per (arm, seed), and a note for each duplicate left out."""
     notes: list[str] = []
     newest: dict[tuple[str, str], RunRecord] = {}
     for r in sorted(records, key=lambda r: r.start_time):
         key = (r.arm, r.seed)
         if key in newest:
-            notes.append(f"{r.arm}: more than one run for seed {r.seed}; using the newest "
-                         f"({r.run_id}), ignoring {newest[key].run_id}")
+            notes.append(f"duplicate runs: {r.arm} has more than one run for seed {r.seed} "
+                         f"(the same configuration); using the newest ({r.run_id}), ignoring "
+                         f"{newest[key].run_id}")
         newest[key] = r
     return sorted(newest.values(), key=lambda r: (r.arm, seed_key(r.seed))), notes
 
@@ -47,6 +131,7 @@ class Arm:
 
     name: str
     runs: list[RunRecord]
+    deviations: dict[str, str] = field(default_factory=dict)  # factors off the reference
 
     @property
     def strategy(self) -> str:
@@ -57,11 +142,25 @@ class Arm:
         return self.runs[0].ground_truth
 
     @property
+    def test_selected(self) -> bool:
+        """Some run of the arm early-stopped on the test set: its test figures are optimistic."""
+        return any(r.test_selected for r in self.runs)
+
+    @property
+    def label(self) -> str:
+        """The name as every table and plot shows it: test-selected arms are marked."""
+        return self.name + (TEST_SELECTED_MARK if self.test_selected else "")
+
+    @property
     def seeds(self) -> list[str]:
         return [r.seed for r in self.runs]
 
     def tag(self, key: str) -> str | None:
         return self.runs[0].tags.get(key)
+
+    def param(self, key: str) -> str | None:
+        value = self.runs[0].params.get(key)
+        return None if value is None else param_value(value)
 
     def by_seed(self) -> dict[str, RunRecord]:
         return {r.seed: r for r in self.runs}
@@ -80,28 +179,50 @@ class Arm:
     def self_training_runs(self) -> list[RunRecord]:
         return [r for r in self.runs if r.self_training_final is not None]
 
+    def metric_runs(self, metric: str) -> list[RunRecord]:
+        return [r for r in self.runs if metric in r.metrics]
 
-def group_arms(records: Sequence[RunRecord]) -> list[Arm]:
-    """Runs grouped by their arm name: random first, the ground truth last."""
+
+def group_arms(records: Sequence[RunRecord], factors: Factors | None = None) -> list[Arm]:
+    """Runs grouped by arm: the reference configuration first, random before other strategies
+    within a configuration, the ground truth last."""
+    factors = factors or Factors({})
     groups: dict[str, list[RunRecord]] = defaultdict(list)
     for r in records:
         groups[r.arm].append(r)
+    arms = [Arm(name, runs, factors.deviations(run_config(runs[0])))
+            for name, runs in groups.items()]
 
-    def order(item: tuple[str, list[RunRecord]]) -> tuple[int, str]:
-        first = item[1][0]
-        return (2 if first.ground_truth else 0 if first.strategy == BASELINE else 1, item[0])
+    def order(arm: Arm) -> tuple:
+        return (arm.ground_truth, len(arm.deviations), sorted(arm.deviations.items()),
+                arm.strategy != BASELINE, arm.name)
 
-    return [Arm(name, runs) for name, runs in sorted(groups.items(), key=order)]
+    return sorted(arms, key=order)
 
 
-def baseline_for(arm: Arm, arms: Sequence[Arm]) -> Arm | None:
-    """The random arm on the same model and data (preferring one without self-training)."""
+def baseline_for(arm: Arm, arms: Sequence[Arm]) -> tuple[Arm | None, str]:
+    """The random arm of the same configuration, or the closest one with a note saying where
+    it differs; (None, why) when there is none or the choice is ambiguous."""
     candidates = [a for a in arms if a.strategy == BASELINE and a is not arm
-                  and not a.ground_truth
-                  and a.tag(Tag.MODEL) == arm.tag(Tag.MODEL)
-                  and a.tag(Tag.DATA) == arm.tag(Tag.DATA)]
-    candidates.sort(key=lambda a: a.name.endswith(ST_ARM_SUFFIX))
-    return candidates[0] if candidates else None
+                  and not a.ground_truth]
+    if not candidates:
+        return None, "no random runs to compare with"
+    for a in candidates:
+        if a.deviations == arm.deviations:
+            return a, ""
+
+    def differing(a: Arm) -> list[str]:  # factors where the two configurations differ
+        return sorted(k for k in set(arm.deviations) | set(a.deviations)
+                      if arm.deviations.get(k) != a.deviations.get(k))
+
+    best = min(len(differing(a)) for a in candidates)
+    closest = [a for a in candidates if len(differing(a)) == best]
+    if len(closest) > 1:
+        return None, (f"no random arm of the same configuration; {len(closest)} equally close "
+                      f"ones: not compared")
+    a = closest[0]
+    return a, (f"no random arm of the same configuration: compared with {a.name} "
+               f"(differs in {', '.join(differing(a))})")
 
 
 def pairing_notes(arms: Sequence[Arm]) -> list[str]:
@@ -113,6 +234,19 @@ def pairing_notes(arms: Sequence[Arm]) -> list[str]:
         missing = sorted(union - set(a.seeds), key=seed_key)
         if missing:
             notes.append(f"seeds do not pair: {a.name} has no run for seed(s) "
-                         f"{', '.join(missing)} that other strategies have; comparisons use "
+                         f"{', '.join(missing)} that other arms have; comparisons use "
                          f"the seeds present in both")
     return notes
+
+
+def paired(arm: Arm, other: Arm, value: Callable[[RunRecord], float | None],
+           other_value: Callable[[RunRecord], float | None] | None = None
+           ) -> tuple[list[str], np.ndarray, int]:
+    """Seeds both arms have a value for, the differences arm − other on them, and how many
+    seeds only one of them has."""
+    other_value = other_value or value
+    ours = {s: v for s, r in arm.by_seed().items() if (v := value(r)) is not None}
+    theirs = {s: v for s, r in other.by_seed().items() if (v := other_value(r)) is not None}
+    seeds = sorted(set(ours) & set(theirs), key=seed_key)
+    diffs = np.array([ours[s] - theirs[s] for s in seeds], dtype=float)
+    return seeds, diffs, len(set(ours) ^ set(theirs))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from al_research.report.arms import BASELINE, Arm
+from al_research.report.arms import BASELINE, TEST_SELECTED_MARK, Arm
 from al_research.report.runs import RunRecord
-from al_research.report.stats import Estimate, t_estimate
+from al_research.report.stats import Estimate, prediction_interval, t_estimate
 from al_research.tracking.names import Tag
 
 ARTICLE_PROTOCOL = "article"  # the `protocol` tag of the article's experiments
@@ -33,27 +34,38 @@ ARTICLE_POINTS = (  # (label, labelled count or None for the right edge, accurac
 
 @dataclass
 class ArticleRow:
+    """A published single-run figure beside our runs of the same setting."""
+
     line: str  # the article's row
-    ours: str  # our row, named by the labelled count we found
+    ours: str  # our row, named by the labelled count we found (and the arm's label)
     article: float
-    estimate: Estimate | None
+    estimate: Estimate | None  # our mean with its 95% CI
+    prediction: tuple[float, float]  # our 95% prediction interval for one run
+    at_or_above: int  # our seeds at or above the article's figure
     verdict: str
+    test_selected: bool = False
+
+
+VERDICT_TEST = ("the article's figure is one run: it is compared with our 95% prediction "
+                "interval for one run, mean ± t(0.975, n−1)·s·√(1 + 1/n) over our seeds, and "
+                "with the share of our seeds at or above it (not with the CI of our mean, "
+                "which shrinks as seeds are added)")
 
 
 def is_article(records: Iterable[RunRecord]) -> bool:
     return any(r.tags.get(Tag.PROTOCOL) == ARTICLE_PROTOCOL for r in records)
 
 
-def verdict(estimate: Estimate | None, figure: float) -> str:
-    """Whether the article's figure lies in our 95% interval, in words."""
-    if estimate is None or estimate.n == 0:
+def verdict(values: Sequence[float], figure: float) -> str:
+    """Where one published run lies against our 95% prediction interval for one run."""
+    if len(values) == 0:
         return "no runs"
-    inside = estimate.contains(figure)
-    if inside is None:
+    low, high = prediction_interval(values)
+    if not (math.isfinite(low) and math.isfinite(high)):
         return "n=1: no interval"
-    if inside:
-        return "inside"
-    return "outside (article above)" if figure > estimate.high else "outside (article below)"
+    if low <= figure <= high:
+        return "inside our 95% PI"
+    return "above our 95% PI" if figure > high else "below our 95% PI"
 
 
 def counts(steps: Iterable[int]) -> str:
@@ -79,13 +91,18 @@ def article_table(arms: Sequence[Arm]) -> list[ArticleRow]:
                 runs = [r for r in runs if r.self_training_final is not None]
             if not runs:
                 continue
-            values = [r.self_training_final if st else r.final for r in runs]
-            estimate = t_estimate(values)  # type: ignore[arg-type]
+            values = [float(r.self_training_final if st else r.final) for r in runs]
             ours = template.format(n=counts(r.final_step for r in runs))
-            if arm.name != (strategy or arm.strategy):
+            if arm.name != arm.strategy:
                 ours += f" [{arm.name}]"
-            rows.append(ArticleRow(line, ours, figure, estimate, verdict(estimate, figure)))
+            if any(r.test_selected for r in runs):
+                ours += TEST_SELECTED_MARK
+            rows.append(ArticleRow(line, ours, figure, t_estimate(values),
+                                   prediction_interval(values),
+                                   sum(v >= figure for v in values), verdict(values, figure),
+                                   any(r.test_selected for r in runs)))
             made = True
         if not made:
-            rows.append(ArticleRow(line, "no runs", figure, None, verdict(None, figure)))
+            rows.append(ArticleRow(line, "no runs", figure, None, (math.nan, math.nan), 0,
+                                   verdict([], figure)))
     return rows

@@ -44,7 +44,10 @@ def slug(text: str) -> str:
 
 
 def default_out_dir(selection: Selection) -> Path:
+    """The sweep's own `report/` folder when the sweep dir is here, else reports/<name>/."""
     if selection.sweep:
+        if Path(selection.sweep).is_dir():
+            return Path(selection.sweep) / "report"
         return Path("reports") / slug("_".join(Path(selection.sweep).parts[-2:]))
     return Path("reports") / slug(selection.experiment or "all")
 
@@ -58,11 +61,11 @@ def generate_report(uri: str, experiment: str | None = None, sweep: str | None =
     if not records:
         raise ReportError(f"no usable run ({len(runs)} found, none with a {CURVE_METRIC} "
                           f"history) for {describe(experiment, selection.sweep, uri)}")
-    assign_arms(records)
+    factors = assign_arms(records)
     records, duplicates = deduplicate(records)
-    report = analyse(selection, records, target, [*notes, *duplicates])
+    report = analyse(selection, records, target, [*notes, *duplicates], factors)
     for arm in report.arms:
-        log.info("found %d run(s) for %s (seeds %s)", len(arm.runs), arm.name,
+        log.info("found %d run(s) for %s (seeds %s)", len(arm.runs), arm.label,
                  ", ".join(arm.seeds))
     for note in report.notes:
         log.warning(note)
@@ -76,7 +79,8 @@ def generate_report(uri: str, experiment: str | None = None, sweep: str | None =
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="al-research report",
-        description="Seed-averaged comparison of the strategies of an experiment or sweep.")
+        description="Seed-averaged comparison of the arms (configurations) of an experiment "
+                    "or sweep.")
     parser.add_argument("--experiment", help="MLflow experiment name")
     parser.add_argument("--sweep", help="the runs' `sweep` tag (the Hydra sweep dir), or "
                                         "`latest` for the newest sweep")
@@ -86,9 +90,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--target", type=float, default=DEFAULT_TARGET,
                         help="accuracy target for 'labels to reach' (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="output folder (default: reports/<sweep or experiment>/)")
+                        help="output folder (default: <sweep dir>/report/ when the sweep dir "
+                             "exists here, else reports/<sweep or experiment>/)")
     parser.add_argument("--no-log", action="store_true",
-                        help="do not create the summary MLflow run")
+                        help="do not create the summary MLflow run (by default it replaces "
+                             "the previous summary run of the same sweep or experiment)")
     args = parser.parse_args(argv)
     if not args.experiment and not args.sweep:
         parser.error("give --experiment NAME and/or --sweep SWEEP (or --sweep latest)")

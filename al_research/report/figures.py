@@ -21,6 +21,13 @@ def _pyplot():
     return plt
 
 
+def _flag(report: Report) -> str:
+    """The title's warning when some runs early-stopped on the test set."""
+    n = report.test_selected_runs
+    return (f"\n{n} run(s) TEST-SELECTED (early stopping on the test set): optimistic"
+            if n else "")
+
+
 def _band(ax, steps, estimates, color, bounds: tuple[float, float]) -> None:
     """The CI as a shaded band, clipped to what the quantity can be (accuracy: [0, 1])."""
     low = np.clip([e.low for e in estimates], *bounds)
@@ -31,10 +38,19 @@ def _band(ax, steps, estimates, color, bounds: tuple[float, float]) -> None:
                         linewidth=0)
 
 
-def plot_learning_curves(report: Report, path: Path) -> None:
+def _colors(plt, n: int) -> list:
+    """The default cycle, or 20 distinct colours for sweeps with many arms."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if n > len(cycle):
+        cycle = [plt.get_cmap("tab20")(i) for i in range(20)]
+    return cycle * (n // len(cycle) + 1)
+
+
+def plot_learning_curves(report: Report, path: Path) -> str:
+    """Mean test-accuracy curves with CI bands; returns the plot's title."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
+    colors = iter(_colors(plt, len(report.arms)))
     x_max = 0
     for arm in report.arms:
         color = next(colors)
@@ -42,7 +58,7 @@ def plot_learning_curves(report: Report, path: Path) -> None:
         if arm.ground_truth:
             final = t_estimate(r.final for r in arm.runs)
             ax.axhline(final.mean, color=color, linestyle="--", linewidth=1.2,
-                       label=f"{arm.name} ({counts(r.final_step for r in arm.runs)} labels, "
+                       label=f"{arm.label} ({counts(r.final_step for r in arm.runs)} labels, "
                              f"n={final.n}): {final.mean:.4f}")
             if math.isfinite(final.low):
                 ax.axhspan(max(final.low, 0.0), min(final.high, 1.0), color=color, alpha=0.1)
@@ -52,7 +68,7 @@ def plot_learning_curves(report: Report, path: Path) -> None:
         means = [est[s].mean for s in steps]
         n = max(e.n for e in est.values())
         ax.plot(steps, means, color=color, marker="." if len(steps) < 60 else None,
-                label=f"{arm.name} (n={n})")
+                label=f"{arm.label} (n={n})")
         _band(ax, steps, [est[s] for s in steps], color, (0.0, 1.0))
         st_runs = arm.self_training_runs()
         if st_runs:
@@ -60,7 +76,7 @@ def plot_learning_curves(report: Report, path: Path) -> None:
             yerr = None if not math.isfinite(st.half_width) else st.half_width
             ax.errorbar([steps[-1]], [st.mean], yerr=yerr, color=color, marker="o",
                         markerfacecolor="white", capsize=4, linestyle="none",
-                        label=f"{arm.name}{SELF_TRAINING_SUFFIX}: {st.mean:.4f}")
+                        label=f"{arm.label}{SELF_TRAINING_SUFFIX}: {st.mean:.4f}")
     if report.article is not None:
         right = max(x_max, 400) * 1.05  # the 4000-label point, beside the 400-label ones
         for label, x, y, marker in ARTICLE_POINTS:
@@ -70,18 +86,21 @@ def plot_learning_curves(report: Report, path: Path) -> None:
                     ha="center", fontsize=7)
     ax.set_xlabel("labelled pool items")
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"Test accuracy: mean over seeds with {CONFIDENCE:.0%} CI", fontsize=11)
+    title = f"Test accuracy: mean over seeds with {CONFIDENCE:.0%} CI{_flag(report)}"
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return title
 
 
-def plot_differences(report: Report, path: Path) -> None:
+def plot_differences(report: Report, path: Path) -> str:
+    """Paired differences from random with CI bands; returns the plot's title."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"][1:] * 4)
+    colors = iter(_colors(plt, len(report.differences) + 1)[1:])
     ax.axhline(0.0, color="black", linewidth=1)
     for name, by_step in report.differences.items():
         color = next(colors)
@@ -96,8 +115,10 @@ def plot_differences(report: Report, path: Path) -> None:
         ax.legend(loc="best", fontsize=8)
     ax.set_xlabel("labelled pool items")
     ax.set_ylabel("test accuracy difference from random")
-    ax.set_title(f"Paired difference from random (same seed), {CONFIDENCE:.0%} CI", fontsize=11)
+    title = f"Paired difference from random (same seed), {CONFIDENCE:.0%} CI{_flag(report)}"
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return title

@@ -13,7 +13,7 @@ from al_research.report.render import render_markdown
 from al_research.report.runs import Selection, search_all
 from al_research.report.stats import CONFIDENCE
 from al_research.tracking import mlflow_run
-from al_research.tracking.names import TRUE, Tag
+from al_research.tracking.names import TRUE, Tag, flag
 
 NOTE_LIMIT = 7900  # MLflow tag values (the run description) hold at most 8000 characters
 
@@ -27,7 +27,9 @@ def summary_key(selection: Selection) -> str:
 
 
 def log_summary_run(report: Report, files: Sequence[Path]) -> str:
-    """A `summary-...` run beside the runs it summarises; older ones get `superseded_by`."""
+    """A `summary-...` run beside the runs it summarises. It replaces the earlier summary runs
+    of the same sweep (or experiment): once it is logged, they are deleted (MLflow keeps deleted
+    runs restorable until garbage collection)."""
     from mlflow.entities import Metric as MlflowMetric
 
     sel = report.selection
@@ -39,13 +41,17 @@ def log_summary_run(report: Report, files: Sequence[Path]) -> str:
     name = f"summary-{sel.sweep or sel.experiment or sel.experiment_names[experiment_id]}"
     tags = {Tag.SUMMARY: TRUE, Tag.SUMMARY_OF: summary_key(sel),
             Tag.SUMMARISED_RUNS: report.n_runs,
+            Tag.TEST_SELECTED: flag(report.test_selected_runs > 0),
             Tag.NOTE: render_markdown(report)[:NOTE_LIMIT]}
     if sel.sweep:
         tags[Tag.SWEEP] = sel.sweep
     with mlflow_run(sel.uri, experiment_id, name, tags) as recorder:
         recorder.log_params({"target": report.target, "confidence": CONFIDENCE,
                              "experiment": sel.experiment or "", "sweep": sel.sweep or "",
-                             "runs": report.n_runs})
+                             "runs": report.n_runs,
+                             "test_selected_runs": report.test_selected_runs,
+                             "factors": report.factors.text()})
+        recorder.log_metrics({"test_selected_runs": report.test_selected_runs})
         for s in report.summaries:
             prefix = metric_name(s.arm)
             recorder.log_metrics({f"{prefix}/final_test_accuracy_mean": s.final.mean,
@@ -63,7 +69,6 @@ def log_summary_run(report: Report, files: Sequence[Path]) -> str:
         run_id = recorder.run_id
     client = recorder.client
     for old in search_all(client, [experiment_id], f"tags.{Tag.SUMMARY} = '{TRUE}'"):
-        if old.info.run_id != run_id and old.data.tags.get(Tag.SUMMARY_OF) == summary_key(sel) \
-                and Tag.SUPERSEDED_BY not in old.data.tags:
-            client.set_tag(old.info.run_id, Tag.SUPERSEDED_BY, run_id)
+        if old.info.run_id != run_id and old.data.tags.get(Tag.SUMMARY_OF) == summary_key(sel):
+            client.delete_run(old.info.run_id)
     return run_id

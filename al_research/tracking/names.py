@@ -46,7 +46,6 @@ class Tag:
     SUMMARY: Final = "summary"  # flag: a report's summary run, never an input to a report
     SUMMARY_OF: Final = "summary_of"  # "sweep:<dir>" or "experiment:<name>"
     SUMMARISED_RUNS: Final = "summarised_runs"
-    SUPERSEDED_BY: Final = "superseded_by"  # legacy: an older summary run of the same sweep
     NOTE: Final = "mlflow.note.content"  # the run's description in the MLflow UI
 
 
@@ -66,6 +65,8 @@ class Metric:
     FINAL_VAL_ACCURACY: Final = "final_val_accuracy"
     # a model trained from scratch on exactly the run's final labelled set (label-fair score)
     FRESH_TEST_ACCURACY: Final = "fresh_test_accuracy"
+    # validation items labelled for early stopping (0 when it stops on the test set)
+    VAL_LABELS: Final = "val_labels"
     WALL_SECONDS: Final = "wall_seconds"
 
     # self-training (step: pseudo-labels in the training set)
@@ -95,3 +96,4 @@ class Param:
     STRATEGY: Final = "strategy.name"
     BUDGET: Final = "budget"
     VAL_SIZE: Final = "data.val_size"
+    MONITOR: Final = "model.early_stopping.monitor"
