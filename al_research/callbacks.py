@@ -1,23 +1,173 @@
-"""Hydra callbacks: make the MLflow store exist before a sweep's jobs start."""
+"""Hydra callbacks: check everything before a job or sweep starts; account for it at the end.
+
+`PrepareMlflowStore` (first in conf/config.yaml) runs before Hydra creates any folder: every
+job's config is checked (types, ranges, cross-field rules, unknown keys) without importing
+TensorFlow or MLflow, then the store is checked, created and given the experiment once, so
+parallel jobs never race for it. A problem stops the command with one line (`errors.Abort`).
+
+`SweepAccount` (after `report`, so its end runs before the report's) marks FAILED the runs
+whose process died without a word, then says which jobs of the sweep did not finish, in the
+log and in `<sweep dir>/jobs.json`. Hydra skips `on_multirun_end` when a job failed, so it is
+also armed at sweep start and runs at process exit.
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from al_research.tracking import prepare_store, resolve_tracking_uri
+from al_research.errors import (
+    CONFIG_EXIT,
+    STORE_EXIT,
+    Abort,
+    check_job_config,
+    config_error_line,
+    is_config_error,
+)
 
 log = logging.getLogger(__name__)
 
 
+def _check_store(config: DictConfig) -> None:
+    from al_research.tracking.store import StoreUnavailable, prepare_store, resolve_tracking_uri
+
+    uri = resolve_tracking_uri(config.tracking.uri)
+    try:
+        experiment_id = prepare_store(uri, config.tracking.experiment_name)
+    except StoreUnavailable as error:
+        raise Abort(str(error), STORE_EXIT) from error
+    log.debug("MLflow store %s, experiment %r (id %s) ready", uri,
+              config.tracking.experiment_name, experiment_id)
+
+
+def _check(config: DictConfig, what: str = "") -> None:
+    from al_research.sweeps import job_config_part
+
+    try:
+        check_job_config(job_config_part(config))
+    except Exception as error:
+        if not is_config_error(error):
+            raise
+        raise Abort(f"{what}{config_error_line(error)}", CONFIG_EXIT) from error
+
+
+def _job_configs(config: DictConfig) -> list[tuple[int, list[str], DictConfig]]:
+    """Each job of the sweep, composed as its launcher will compose it."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from al_research.sweeps import sweep_jobs
+
+    loader = GlobalHydra.instance().hydra.config_loader  # type: ignore[union-attr]
+    return [(num, overrides, loader.load_sweep_config(config, overrides))
+            for num, overrides in enumerate(sweep_jobs(config))]
+
+
 class PrepareMlflowStore(Callback):
-    """Create the SQLite schema and the experiment once, so parallel jobs never race for them."""
+    """Before any folder, run or TensorFlow import: configs valid, store reachable."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _check(config)
+        _check_store(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        uri = resolve_tracking_uri(config.tracking.uri)
-        experiment_id = prepare_store(uri, config.tracking.experiment_name)
-        log.info("MLflow store %s, experiment %r (id %s) ready", uri,
-                 config.tracking.experiment_name, experiment_id)
+        from al_research.sweeps import describe
+
+        try:
+            jobs = _job_configs(config)
+        except Exception as error:
+            if not is_config_error(error):
+                raise
+            raise Abort(config_error_line(error), CONFIG_EXIT) from error
+        for num, overrides, job in jobs:
+            _check(job, f"job #{num} ({describe(overrides)}): " if len(jobs) > 1 else "")
+        stores = {(j.tracking.uri, j.tracking.experiment_name): j for _, _, j in jobs}
+        for job in stores.values():
+            _check_store(job)
+
+
+class SweepAccount(Callback):
+    """At the sweep's end: dead runs marked FAILED; what did not finish named (jobs.json)."""
+
+    def __init__(self) -> None:
+        self._config: DictConfig | None = None
+        self._jobs: list[list[str]] = []
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from al_research.sweeps import sweep_jobs
+
+        self._config = config
+        self._jobs = sweep_jobs(config)
+        atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        if self._config is not None:
+            self.on_multirun_end(self._config)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._config = None
+        try:
+            account(config, self._jobs)
+        except Exception:  # the runs are in MLflow whatever happens here
+            log.exception("Could not account for the sweep's jobs")
+
+
+def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
+    """Mark the sweep's dead runs FAILED; write and log which jobs did not finish."""
+    from al_research.resume import reused_tag, sweep_runs
+    from al_research.sweeps import describe
+    from al_research.tracking.liveness import FAILURE_TAG, reap_dead_runs
+    from al_research.tracking.store import _client, resolve_tracking_uri
+
+    sweep = str(config.hydra.sweep.dir)
+    uri = resolve_tracking_uri(config.tracking.uri)
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(str(config.tracking.experiment_name))
+    runs = []
+    if experiment is not None:
+        reap_dead_runs(client, [experiment.experiment_id])
+        runs = sweep_runs(client, [experiment.experiment_id], sweep)
+    rank = {"FINISHED": 3, "KILLED": 2, "FAILED": 1, "RUNNING": 0}
+    best: dict[int, Any] = {}
+    reused_key = reused_tag(sweep)
+    for run in runs:
+        tags = run.data.tags
+        num_text = (tags.get("job_num") if tags.get("sweep") == sweep
+                    else tags.get(reused_key + "/job_num"))
+        if num_text is None or not num_text.isdigit():
+            continue
+        num = int(num_text)
+        current = best.get(num)
+        if current is None or (rank.get(run.info.status, -1), run.info.start_time) > (
+                rank.get(current.info.status, -1), current.info.start_time):
+            best[num] = run
+    rows = []
+    for num, overrides in enumerate(jobs):
+        run = best.get(num)
+        row: dict[str, Any] = {"job": num, "overrides": describe(overrides),
+                               "status": run.info.status if run else "NOT RUN",
+                               "run_id": run.info.run_id if run else None}
+        if run is not None:
+            row["reused"] = run.data.tags.get("sweep") != sweep
+            if run.data.tags.get(FAILURE_TAG):
+                row["reason"] = run.data.tags[FAILURE_TAG]
+        rows.append(row)
+    unfinished = [r for r in rows if r["status"] != "FINISHED"]
+    reused = sum(1 for r in rows if r.get("reused"))
+    Path(sweep).mkdir(parents=True, exist_ok=True)
+    (Path(sweep) / "jobs.json").write_text(json.dumps(rows, indent=1) + os.linesep)
+    log.info("Sweep %s: %d of %d jobs finished%s.", sweep, len(rows) - len(unfinished),
+             len(rows), f" ({reused} reused from earlier runs)" if reused else "")
+    for r in unfinished:
+        log.warning("Did not finish: job #%d (%s): %s%s", r["job"], r["overrides"],
+                    r["status"], f": {r['reason']}" if r.get("reason") else "")
+    if unfinished:
+        log.warning("Run the same command again to run only these (finished ones are "
+                    "skipped).")
+    return rows

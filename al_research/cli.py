@@ -1,8 +1,69 @@
-"""The `al-research` console script: `report ARGS` writes a report, anything else runs Hydra."""
+"""The `al-research` console script: `report ARGS` writes a report, anything else runs Hydra.
+
+What a user can fix is said in one line without a traceback: config errors exit 2, an
+unusable MLflow store exits 1; a job stopped by a signal exits 128 + the signal (130 for Ctrl-C,
+143 for SIGTERM). `HYDRA_FULL_ERROR=1` adds the full traceback.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
+
+
+def _full_error_wanted() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+
+
+def _fail(message: str, code: int, error: BaseException | None, full: bool) -> None:
+    from al_research.errors import PREFIX
+
+    if full and error is not None:
+        traceback.print_exception(error)
+    sys.stderr.write(PREFIX + message + "\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def run_hydra() -> None:
+    """Hydra's command line, with errors said plainly (module doc)."""
+    full = _full_error_wanted()
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; what to print is decided here
+    from al_research.app import main as hydra_main
+    from al_research.errors import (
+        CONFIG_EXIT,
+        STORE_EXIT,
+        Abort,
+        config_error_line,
+        is_config_error,
+    )
+    from al_research.signals import Terminated, exit_code, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            hydra_main()
+    except Abort as stop:
+        _fail(stop.message, stop.code, stop.__cause__ or stop, full)
+    except KeyboardInterrupt as stop:
+        what = str(stop) if isinstance(stop, Terminated) else "stopped by Ctrl-C"
+        sys.stderr.write(f"al-research: {what}: runs in progress ended KILLED with what they "
+                         "measured; run the same command again to run what did not finish\n")
+        sys.exit(exit_code(stop))
+    except SystemExit:
+        raise
+    except Exception as error:
+        from al_research.data.errors import DataError
+        from al_research.tracking.store import StoreUnavailable
+
+        if is_config_error(error):
+            _fail(config_error_line(error), CONFIG_EXIT, error, full)
+        if isinstance(error, DataError):
+            _fail(" ".join(str(error).split()), CONFIG_EXIT, error, full)
+        if isinstance(error, StoreUnavailable):
+            _fail(str(error), STORE_EXIT, error, full)
+        traceback.print_exception(error)
+        sys.exit(1)
 
 
 def main() -> None:
@@ -13,7 +74,4 @@ def main() -> None:
         from al_research.report import main as report_main
 
         sys.exit(report_main(sys.argv[2:]))
-
-    from al_research.app import main as hydra_main
-
-    hydra_main()
+    run_hydra()

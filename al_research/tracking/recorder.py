@@ -1,21 +1,60 @@
-"""Recording one MLflow run: buffered metrics, background step images, artifacts."""
+"""Recording one MLflow run: buffered metrics, background step images, artifacts.
+
+A run opened by `mlflow_run` ends FINISHED, FAILED on an error, KILLED on Ctrl-C or a stop
+signal (`al_research.signals`), and is never left RUNNING by a process that lives to say so.
+It carries its process's identity and a heartbeat (`liveness`), so a run whose process dies
+without a word is marked FAILED later. If the store stops answering mid-run, the job fails with
+`StoreLost`, whose message says what was kept in the job's folder and how to recover.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
+import shutil
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
-from al_research.tracking.store import _client
+from al_research.signals import shielded
+from al_research.tracking import liveness
+from al_research.tracking.store import StoreUnavailable, _client
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+UNSENT_METRICS = "unsent_metrics.csv"
+
+
+class StoreLost(StoreUnavailable):
+    """The store stopped answering (or taking writes) while a run was being recorded."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether an error from a store call means the store is down or unwritable (as opposed
+    to a call MLflow refused, such as an invalid value)."""
+    try:
+        from mlflow.exceptions import MlflowException
+    except ImportError:  # pragma: no cover
+        MlflowException = ()  # type: ignore[assignment]  # noqa: N806
+    if isinstance(error, MlflowException):
+        return error.error_code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE",
+                                    "REQUEST_LIMIT_EXCEEDED", "ENDPOINT_NOT_FOUND")
+    try:
+        import requests
+        import sqlalchemy.exc
+
+        outage_types: tuple[type[BaseException], ...] = (
+            requests.RequestException, sqlalchemy.exc.OperationalError, OSError)
+    except ImportError:  # pragma: no cover
+        outage_types = (OSError,)
+    return isinstance(error, outage_types)
 
 
 class _BackgroundImages:
@@ -34,13 +73,25 @@ class _BackgroundImages:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-images")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._futures: list = []
+        self._cancelled = False  # after a failure, the images still waiting are dropped
+
+    def _log(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
+        if self._cancelled:
+            return
+        try:
+            self.client.log_image(self.run_id, image, key=key, step=step, timestamp=timestamp)
+        except Exception:
+            self._cancelled = True
+            raise
 
     def submit(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
         self._slots.acquire()
-        future = self._pool.submit(self.client.log_image, self.run_id, np.array(image),
-                                   key=key, step=step, timestamp=timestamp)  # a copy: the
-        future.add_done_callback(lambda _: self._slots.release())  # caller reuses its buffer
+        future = self._pool.submit(self._log, np.array(image), key, step, timestamp)  # a copy:
+        future.add_done_callback(lambda _: self._slots.release())  # the caller reuses its buffer
         self._futures.append(future)
+
+    def cancel(self) -> None:
+        self._cancelled = True
 
     def close(self) -> None:
         try:
@@ -59,24 +110,68 @@ class RunRecorder:
     the UI still follows a long run. Step images are logged on a background thread
     (`_BackgroundImages`). `close()`, which `mlflow_run` calls before it marks the run
     terminated, writes everything pending.
+
+    Every store call is shielded from stop signals (a signal waits until the call returns).
+    If a call finds the store down (`is_outage`), the recorder stops calling it: metrics then
+    raise `StoreLost` (the job stops), while artifacts are written to `local_dir` (the job's
+    folder) instead, so what the run measured is kept.
     """
 
     MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 
-    def __init__(self, client, run_id: str, flush_seconds: float = 5.0) -> None:
+    def __init__(self, client, run_id: str, flush_seconds: float = 5.0,
+                 local_dir: Path | None = None, uri: str = "") -> None:
         self.client = client
         self.run_id = run_id
         self.flush_seconds = flush_seconds
+        self.local_dir = local_dir
+        self.uri = uri
+        self.lost: BaseException | None = None  # the store error that stopped the recording
+        self.kept: list[Path] = []  # what was written to local_dir instead of the store
         self._pending: list = []
         self._last_flush = time.monotonic()
         self._images = _BackgroundImages(client, run_id)
 
+    # -- store calls -----------------------------------------------------------------------
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.lost is not None:
+            raise StoreLost(f"MLflow store {self.uri} is not answering")
+        try:
+            with shielded():
+                return fn(*args, **kwargs)
+        except Exception as error:
+            if is_outage(error):
+                self.lost = error
+                log.error("MLflow store %s stopped answering: %s", self.uri,
+                          " ".join(str(error).split())[:300])
+                raise StoreLost(f"MLflow store {self.uri} stopped answering") from error
+            raise
+
+    def _keep_locally(self, artifact_file: str, write: Callable[[Path], None]) -> None:
+        """Write an artifact the store could not take into the job's folder."""
+        if self.local_dir is None:
+            log.error("%s of run %s is lost: the store is down and the job has no folder",
+                      artifact_file, self.run_id)
+            return
+        path = self.local_dir / artifact_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(path)
+        self.kept.append(path)
+
+    def _artifact(self, artifact_file: str, send: Callable[[], None],
+                  write: Callable[[Path], None]) -> None:
+        try:
+            self._call(send)
+        except StoreLost:
+            self._keep_locally(artifact_file, write)
+
+    # -- what a run logs -------------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for start in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[start : start + 100])
+            self._call(self.client.log_batch, self.run_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
@@ -89,15 +184,17 @@ class RunRecorder:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered metrics now."""
-        pending, self._pending = self._pending, []
+        """Write the buffered metrics now (kept in memory if the store fails)."""
         self._last_flush = time.monotonic()
-        for start in range(0, len(pending), self.MAX_METRICS_PER_BATCH):
-            self.client.log_batch(
-                self.run_id, metrics=pending[start : start + self.MAX_METRICS_PER_BATCH])
+        while self._pending:
+            batch = self._pending[: self.MAX_METRICS_PER_BATCH]
+            self._call(self.client.log_batch, self.run_id, metrics=batch)
+            del self._pending[: len(batch)]
 
     def log_image(self, image: np.ndarray, key: str, step: int) -> None:
         """An image in the run's step-indexed image series (MLflow UI: Artifacts > images)."""
+        if self.lost is not None:
+            return
         timestamp = int(time.time() * 1000)
         self._images.submit(np.asarray(image), key, int(step), timestamp)
 
@@ -107,24 +204,58 @@ class RunRecorder:
 
         save_kwargs = ({"pil_kwargs": {"compress_level": 1}}
                        if artifact_file.lower().endswith(".png") else None)
-        self.client.log_figure(self.run_id, figure, artifact_file, save_kwargs=save_kwargs)
-        plt.close(figure)
+        try:
+            self._artifact(
+                artifact_file,
+                lambda: self.client.log_figure(self.run_id, figure, artifact_file,
+                                               save_kwargs=save_kwargs),
+                lambda path: figure.savefig(path, **(save_kwargs or {})))
+        finally:
+            plt.close(figure)
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self._artifact(artifact_file,
+                       lambda: self.client.log_text(self.run_id, text, artifact_file),
+                       lambda path: path.write_text(text))
 
     def log_dict(self, data: Any, artifact_file: str) -> None:
         self.log_text(json.dumps(data, indent=1, default=_jsonable), artifact_file)
 
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        source = Path(path)
+        name = f"{artifact_path}/{source.name}" if artifact_path else source.name
+
+        def copy(target: Path) -> None:
+            if source.resolve() != target.resolve():
+                shutil.copyfile(source, target)
+
+        self._artifact(name, lambda: self.client.log_artifact(self.run_id, str(source),
+                                                              artifact_path), copy)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self._call(self.client.set_tag, self.run_id, key, str(value))
 
     def close(self) -> None:
-        """Write what is pending; re-raise the first error."""
+        """Write what is pending; re-raise the first error. Metrics the store did not take
+        are written to `local_dir`/unsent_metrics.csv."""
         try:
             self.flush()
+        except StoreLost:
+            self._keep_locally(UNSENT_METRICS, self._write_unsent)
+            raise
         finally:
-            self._images.close()
+            if self.lost is not None:
+                self._images.cancel()
+                with contextlib.suppress(Exception):
+                    self._images.close()
+            else:
+                self._images.close()
+
+    def _write_unsent(self, path: Path) -> None:
+        with path.open("w", newline="") as f:
+            rows = csv.writer(f)
+            rows.writerow(["key", "value", "step", "timestamp"])
+            rows.writerows((m.key, m.value, m.step, m.timestamp) for m in self._pending)
 
 
 def _jsonable(value: Any) -> Any:
@@ -135,30 +266,100 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value)}")
 
 
+def job_folder() -> Path | None:
+    """The Hydra job's output folder, if Hydra runs this job."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+    except ImportError:  # pragma: no cover
+        return None
+    if not HydraConfig.initialized():
+        return None
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def lost_message(recorder: RunRecorder) -> str:
+    """What happened, what was kept where, and how to recover."""
+    kept = sorted({p.name for p in recorder.kept}
+                  | ({"rounds.csv"} if recorder.local_dir
+                     and (recorder.local_dir / "rounds.csv").exists() else set()))
+    where = (f"kept in {recorder.local_dir}: {', '.join(kept)}" if recorder.local_dir and kept
+             else "nothing could be kept locally")
+    cause = " ".join(str(recorder.lost).split())[:200] if recorder.lost else "unknown error"
+    return (f"MLflow store {recorder.uri} stopped answering during run {recorder.run_id} "
+            f"({cause}); {where}. The run stays RUNNING until a later run marks it FAILED. "
+            "When the store is back, run the same command again: finished runs are skipped, "
+            "this one runs again.")
+
+
+def _reap(client, experiment_id: str) -> None:
+    """Mark FAILED the runs of this experiment whose process died without ending them."""
+    try:
+        with shielded():
+            liveness.reap_dead_runs(client, [experiment_id])
+    except Exception as error:  # never a reason not to start a run
+        log.warning("could not check the experiment's RUNNING runs: %s", error)
+
+
 @contextlib.contextmanager
 def mlflow_run(
-    uri: str, experiment_id: str, run_name: str, tags: Mapping[str, Any]
+    uri: str, experiment_id: str, run_name: str, tags: Mapping[str, Any],
+    local_dir: Path | None = None, heartbeat_seconds: float = liveness.HEARTBEAT_SECONDS,
 ) -> Iterator[RunRecorder]:
-    """Open a run; it ends FINISHED, FAILED on an error, KILLED on Ctrl-C, never left RUNNING."""
+    """Open a run; it ends FINISHED, FAILED on an error, KILLED on Ctrl-C or a stop signal.
+
+    It first marks FAILED the experiment's runs whose process died without a word. `local_dir`
+    (default: the Hydra job's folder) receives what the store cannot take if it goes down.
+    """
     client = _client(uri)
-    run = client.create_run(experiment_id, run_name=run_name,
-                            tags={k: str(v) for k, v in tags.items()})
-    recorder = RunRecorder(client, run.info.run_id)
+    _reap(client, experiment_id)
+    all_tags = {**{k: str(v) for k, v in tags.items()}, **liveness.process_tags()}
+    try:
+        with shielded():
+            run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    except Exception as error:
+        if is_outage(error):
+            raise StoreUnavailable(f"MLflow store {uri} cannot create a run: "
+                                   f"{' '.join(str(error).split())[:200]}") from error
+        raise
+    run_id = run.info.run_id
+    recorder = RunRecorder(client, run_id, local_dir=local_dir or job_folder(), uri=uri)
+    heartbeat = liveness.Heartbeat(client, run_id, heartbeat_seconds).start()
     status = "FAILED"
     try:
-        yield recorder
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
         try:
-            recorder.close()  # what the run measured reaches the store before it ends
-        except BaseException:
+            yield recorder
+            status = "FINISHED"
+        except KeyboardInterrupt:  # Ctrl-C, or a stop signal (signals.Terminated)
+            status = "KILLED"
+            raise
+        finally:
+            heartbeat.stop()
+            with shielded():  # the run's end is written whole even if another signal comes
+                _end(client, recorder, status)
+    except KeyboardInterrupt:
+        if recorder.lost is not None:
+            log.error("%s", lost_message(recorder))
+        raise
+    except BaseException:
+        if recorder.lost is not None:
+            raise StoreLost(lost_message(recorder)) from recorder.lost
+        raise
+    if recorder.lost is not None:
+        raise StoreLost(lost_message(recorder)) from recorder.lost
+
+
+def _end(client, recorder: RunRecorder, status: str) -> None:
+    """Write what is pending, then mark the run terminated with `status` (FAILED instead of
+    FINISHED if the last writes fail). Raises that failure only for a run that went well."""
+    try:
+        recorder.close()  # what the run measured reaches the store before it ends
+    except BaseException:
+        if recorder.lost is None:
             if status == "FINISHED":
-                status = "FAILED"
+                client.set_terminated(recorder.run_id, "FAILED")
                 raise
             log.exception("could not write the last metrics or images of run %s",
-                          run.info.run_id)
-        finally:
-            client.set_terminated(run.info.run_id, status)
+                          recorder.run_id)
+    if recorder.lost is None:
+        with contextlib.suppress(StoreLost):
+            recorder._call(client.set_terminated, recorder.run_id, status)

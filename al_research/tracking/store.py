@@ -1,15 +1,36 @@
-"""The MLflow store: where it is, and making it (and an experiment) exist once."""
+"""The MLflow store: where it is, checking it answers, and making it (and an experiment) exist.
+
+`prepare_store` is the one door: before any training it checks that the store can be reached
+and written, within `CHECK_SECONDS`, and fails with one line naming the URI otherwise
+(`StoreUnavailable`). A SQLite store is created under a file lock beside the database, so any
+number of processes may create the same fresh store at once.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "mlflow.db"
+CHECK_SECONDS = 25.0  # the store check's deadline: a job fails within 30 s if the store is down
+
+# MLflow's own HTTP limits (its defaults retry for ~4 minutes and wait 120 s per request).
+# A user's own settings win.
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
+
+
+class StoreUnavailable(RuntimeError):
+    """The MLflow store cannot be reached or written. Its message is one line naming the URI."""
 
 
 def project_root() -> Path:
@@ -34,6 +55,20 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}"
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a `sqlite:///` URI (None for other stores and in-memory ones)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def limit_http_retries() -> None:
+    """Bound MLflow's HTTP retries and timeouts (unless the user set them)."""
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+
+
 _frozen_after_mlflow = False
 
 
@@ -43,6 +78,7 @@ def _client(uri: str):
     import): MLflow's SQLAlchemy store brings ~250k long-lived objects that each later full
     collection would otherwise walk, ~0.15 s per collection, one or two per run."""
     global _frozen_after_mlflow
+    limit_http_retries()
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -54,32 +90,176 @@ def _client(uri: str):
     return client
 
 
-def prepare_store(uri: str, experiment_name: str, retries: int = 5) -> str:
-    """Create the store (a SQLite file's schema) and the experiment if absent; return its id.
+# -- checks ------------------------------------------------------------------------------------
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
-    Called once before a sweep's jobs start, so parallel jobs never race to create either.
-    Safe to call again: a job that finds both present does nothing.
-    """
-    artifact_location = None
-    if uri.startswith("sqlite:///"):  # artifacts beside the database, not in the working dir
-        store_dir = Path(uri[len("sqlite:///"):]).parent
-        store_dir.mkdir(parents=True, exist_ok=True)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment_name)
-        artifact_location = (store_dir / "mlartifacts" / safe).as_uri()
-    for attempt in range(retries):
+
+def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
+    """The database file can be created, opened and written (a rolled-back write)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreUnavailable(f"MLflow store {uri} cannot be used: cannot create the folder "
+                               f"{path.parent} ({error.strerror or error})") from error
+    if path.is_dir():
+        raise StoreUnavailable(f"MLflow store {uri} cannot be used: {path} is a folder, not a "
+                               "SQLite database file")
+    try:
+        connection = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+    except sqlite3.Error as error:
+        raise StoreUnavailable(f"MLflow store {uri} cannot be used: {error}") from error
+    try:
+        connection.execute("PRAGMA schema_version").fetchone()  # reads the header
+        connection.execute("BEGIN IMMEDIATE")  # the write lock: busy waits up to `timeout`
+        connection.execute("CREATE TABLE IF NOT EXISTS al_research_write_check (x)")
+        connection.execute("ROLLBACK")  # nothing stays
+    except sqlite3.Error as error:
+        raise StoreUnavailable(f"MLflow store {uri} cannot be written: {error}") from error
+    finally:
+        connection.close()
+
+
+def check_server(uri: str, deadline: float) -> None:
+    """An HTTP(S) tracking server answers its /health endpoint before `deadline`; a refused or
+    timed-out connection is retried with growing pauses until then."""
+    import requests
+
+    url = uri.rstrip("/") + "/health"
+    pause, last = 0.5, None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
         try:
-            client = _client(uri)
-            experiment = client.get_experiment_by_name(experiment_name)
-            if experiment is not None:
-                if experiment.lifecycle_stage == "deleted":
-                    client.restore_experiment(experiment.experiment_id)
-                return experiment.experiment_id
-            return client.create_experiment(experiment_name, artifact_location=artifact_location)
-        except Exception as error:  # another process created it first, or the DB was busy
-            if attempt == retries - 1:
+            requests.get(url, timeout=(min(5.0, remaining), min(10.0, remaining)))
+            return  # any HTTP answer: the server is there (a proxy may not route /health)
+        except requests.RequestException as error:
+            last = error
+        time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
+        pause *= 2
+    reason = type(last).__name__ if last is not None else "no answer"
+    if isinstance(last, requests.ConnectionError):
+        reason = "nothing answers at that address"
+    raise StoreUnavailable(f"MLflow store {uri} cannot be reached: {reason} "
+                           f"(tried for {CHECK_SECONDS:.0f} s)")
+
+
+def _artifact_location(uri: str, experiment_name: str) -> str | None:
+    """A SQLite store keeps artifacts beside the database, not in the working dir."""
+    path = sqlite_path(uri)
+    if path is None:
+        return None
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment_name)
+    return (path.parent.resolve() / "mlartifacts" / safe).as_uri()
+
+
+def _check_local_artifacts(uri: str, location: str) -> None:
+    if not location.startswith("file://"):
+        return
+    from urllib.parse import unquote, urlparse
+
+    folder = Path(unquote(urlparse(location).path))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise StoreUnavailable(f"MLflow store {uri} cannot be used: its artifact folder "
+                               f"{folder} is not writable ({error.strerror or error})") from error
+
+
+def _get_or_create_experiment(uri: str, experiment_name: str, check: bool = True) -> str:
+    from mlflow.exceptions import MlflowException
+
+    client = _client(uri)
+    for _ in range(2):  # a second look if another process created it in between
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                client.restore_experiment(experiment.experiment_id)
+            experiment_id = experiment.experiment_id
+            break
+        try:
+            experiment_id = client.create_experiment(
+                experiment_name, artifact_location=_artifact_location(uri, experiment_name))
+            break
+        except MlflowException as error:
+            if "already exists" not in str(error).lower():
                 raise
-            log.debug("prepare_store retry after %s", error)
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+    else:
+        raise StoreUnavailable(f"MLflow store {uri}: experiment {experiment_name!r} could "
+                               "not be created")
+    if check:
+        if not uri.startswith("sqlite:"):  # a server: prove it takes writes (SQLite: checked)
+            client.set_experiment_tag(experiment_id, "al_research.checked",
+                                      str(int(time.time())))
+        _check_local_artifacts(uri, client.get_experiment(experiment_id).artifact_location)
+    return experiment_id
 
 
+def _with_deadline(fn, deadline: float, uri: str):
+    """Run `fn()` on a daemon thread; give up with StoreUnavailable at `deadline`."""
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as error:  # noqa: B036  (handed to the caller)
+            box["error"] = error
+
+    thread = threading.Thread(target=target, name="mlflow-store-check", daemon=True)
+    thread.start()
+    thread.join(max(0.0, deadline - time.monotonic()))
+    if thread.is_alive():
+        raise StoreUnavailable(f"MLflow store {uri} did not answer within "
+                               f"{CHECK_SECONDS:.0f} s")
+    if "error" in box:
+        error = box["error"]
+        if isinstance(error, StoreUnavailable):
+            raise error
+        assert isinstance(error, BaseException)
+        raise StoreUnavailable(f"MLflow store {uri} cannot be used: "
+                               f"{_one_line(error)}") from error
+    return box["value"]
+
+
+_checked: set[str] = set()  # stores this process has checked (and created)
+
+
+def prepare_store(uri: str, experiment_name: str, timeout: float = CHECK_SECONDS) -> str:
+    """Check the store answers and takes writes, create it (a SQLite file's schema) and the
+    experiment if absent; return the experiment's id. Fails within `timeout` seconds with
+    `StoreUnavailable`, one line naming the URI.
+
+    Called before a sweep's jobs start and again by each job. A fresh SQLite store is created
+    under a file lock beside the database, so any number of processes may call this at once.
+    """
+    limit_http_retries()
+    deadline = time.monotonic() + timeout
+    path = sqlite_path(uri)
+    lock = None
+    if uri not in _checked:
+        if path is not None:
+            check_sqlite(uri, path, timeout=min(10.0, timeout / 2))
+            from filelock import FileLock, Timeout
+
+            lock = FileLock(str(path) + ".lock")
+            try:
+                lock.acquire(timeout=max(0.1, deadline - time.monotonic()))
+            except Timeout as error:
+                raise StoreUnavailable(f"MLflow store {uri} is busy: another process held its "
+                                       f"lock {lock.lock_file} for {timeout:.0f} s") from error
+        elif uri.startswith(("http://", "https://")):
+            check_server(uri, deadline)
+    try:
+        experiment_id = _with_deadline(
+            lambda: _get_or_create_experiment(uri, experiment_name, uri not in _checked),
+            deadline, uri)
+    finally:
+        if lock is not None:
+            lock.release()
+    _checked.add(uri)
+    return str(experiment_id)

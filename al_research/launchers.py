@@ -1,0 +1,175 @@
+"""A joblib launcher that survives dead workers and stops cleanly on a signal.
+
+Hydra's joblib launcher runs a sweep's jobs on a loky process pool. When one worker dies
+without a word (kill -9, the out-of-memory killer), loky declares the pool broken, kills every
+other worker (SIGKILL) and the whole sweep aborts: runs stay RUNNING, jobs not yet started
+never run. `ResilientJoblibLauncher` (`hydra/launcher=parallel`) instead:
+
+- keeps the results of the jobs that finished, starts a fresh pool for the jobs that had not
+  started, and then runs the jobs that were in flight when the pool broke again, one at a
+  time: an innocent bystander then finishes, and a job that dies again alone is the culprit and
+  is reported (`WorkerDied`) without taking others with it;
+- on SIGINT/SIGTERM, writes the sweep's stop file (`sweeps.SweepControl`): each running job
+  then stops as on SIGTERM (its run ends KILLED with what it measured), jobs not started are
+  not started, and the sweep exits with 128 + the signal. A third signal forces the stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra_plugins.hydra_joblib_launcher import _core as joblib_core
+from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+
+from al_research.signals import FORCE_AFTER, Terminated, signal_name, stop_on_signals
+from al_research.sweeps import SweepControl, describe
+
+log = logging.getLogger(__name__)
+
+
+class WorkerDied(RuntimeError):
+    """A job's worker process died without a word, twice (the second time running alone)."""
+
+
+def _returned(overrides: Sequence[str], error: BaseException) -> JobReturn:
+    return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=error)
+
+
+def _run_one(idx: int, overrides: Sequence[str], hydra_context: Any, config: Any,
+             task_function: Any, singleton_state: dict, sweep_dir: str, token: str
+             ) -> tuple[int, JobReturn]:
+    """One job in a worker: skipped if the sweep is stopping, else run with stop signals
+    turned into a KILLED run, and with the sweep's stop file watched."""
+    control = SweepControl(sweep_dir)
+    if control.stop_requested():
+        return idx, _returned(overrides, Terminated(signal.SIGTERM))
+    control.mark_started(token, idx)
+    watcher = control.watch()
+    try:
+        with stop_on_signals():
+            ret = joblib_core.execute_job(idx, overrides, hydra_context, config, task_function,
+                                          singleton_state)
+    except KeyboardInterrupt as stop:  # the job's run ended KILLED; the sweep is stopping
+        ret = _returned(overrides, stop if isinstance(stop, Terminated)
+                        else Terminated(signal.SIGINT))
+    finally:
+        watcher.stop()
+    return idx, ret
+
+
+class _GracefulStop:
+    """In the sweep's process: the first SIGINT/SIGTERM asks the jobs to stop (stop file);
+    the third forces the process down."""
+
+    def __init__(self, control: SweepControl) -> None:
+        self.control = control
+        self.signum: int | None = None
+        self._count = 0
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self._count += 1
+        if self._count >= FORCE_AFTER:
+            log.error("%s received %d times: stopping the sweep now", signal_name(signum),
+                      self._count)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        if self.signum is None:
+            self.signum = signum
+            log.warning("%s received: stopping the sweep; running jobs end their runs as "
+                        "KILLED after saving them, queued jobs will not start (signal %d more "
+                        "times to force)", signal_name(signum), FORCE_AFTER - self._count)
+            self.control.request_stop(f"stopped by {signal_name(signum)}")
+        else:
+            log.warning("still stopping: waiting for the running jobs to save their runs")
+
+    def __enter__(self) -> _GracefulStop:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+
+class ResilientJoblibLauncher(JoblibLauncher):
+    """Hydra's joblib launcher, surviving dead workers and stopping cleanly (module doc)."""
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+               ) -> Sequence[JobReturn]:
+        from joblib import Parallel, delayed
+        from joblib.externals.loky.process_executor import BrokenProcessPool
+
+        setup_globals()
+        assert self.config is not None and self.task_function is not None
+        assert self.hydra_context is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        joblib_cfg = dict(self.joblib)
+        joblib_cfg["backend"] = "loky"  # as Hydra's plugin: threads cannot run Hydra jobs
+        joblib_core.process_joblib_cfg(joblib_cfg)
+        jobs = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
+        log.info("Joblib.Parallel(%s) is launching %d jobs",
+                 ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(jobs))
+        log.info("Launching jobs, sweep output dir : %s", sweep_dir)
+        for idx, overrides in jobs.items():
+            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+
+        control = SweepControl(sweep_dir)
+        control.clear_stop()
+        token = uuid.uuid4().hex[:8]
+        singleton_state = Singleton.get_state()
+        results: dict[int, JobReturn] = {}
+
+        def run(indices: list[int], config: dict[str, Any]) -> None:
+            calls = (delayed(_run_one)(i, jobs[i], self.hydra_context, self.config,
+                                       self.task_function, singleton_state, str(sweep_dir),
+                                       token) for i in indices)
+            for idx, ret in Parallel(return_as="generator_unordered", **config)(calls):
+                results[idx] = ret
+
+        pending, suspects = sorted(jobs), []
+        with _GracefulStop(control) as stop:
+            while pending and stop.signum is None:
+                try:
+                    run(pending, joblib_cfg)
+                except BrokenProcessPool as error:
+                    if stop.signum is not None:
+                        break
+                    started = control.started(token)
+                    in_flight = [i for i in pending if i in started and i not in results]
+                    pending = [i for i in pending if i not in started and i not in results]
+                    suspects += in_flight
+                    log.warning("A worker process died (%s). Jobs in flight: %s; they run "
+                                "again one at a time after the %d not yet started.",
+                                " ".join(str(error).split())[:160],
+                                ", ".join(f"#{i}" for i in in_flight) or "none", len(pending))
+                else:
+                    pending = []
+            for idx in suspects:  # alone: if it dies again, it is the culprit
+                if stop.signum is not None:
+                    break
+                try:
+                    run([idx], joblib_cfg)
+                except BrokenProcessPool:
+                    log.error("Job #%d (%s) died with its worker again, running alone: it is "
+                              "not retried.", idx, describe(jobs[idx]))
+                    results[idx] = _returned(jobs[idx], WorkerDied(
+                        f"job #{idx} ({describe(jobs[idx])}): its worker process died twice, "
+                        "the second time running alone (killed, or out of memory)"))
+        if stop.signum is not None:
+            control.request_stop(f"stopped by {signal_name(stop.signum)}")  # stays for late jobs
+            raise Terminated(stop.signum)
+        return [results[i] for i in sorted(jobs)]
