@@ -39,7 +39,9 @@ def param_value(value: object) -> str:
 
 
 def defines_arm(key: str) -> bool:
-    return key not in NON_ARM_KEYS and not key.startswith(NON_ARM_PREFIXES)
+    """Whether a config key can tell two arms apart (a `_target_` follows its group's name)."""
+    return (key not in NON_ARM_KEYS and not key.startswith(NON_ARM_PREFIXES)
+            and not key.endswith("_target_"))
 
 
 def run_config(record: RunRecord) -> dict[str, str]:

@@ -28,6 +28,22 @@ def _flag(report: Report) -> str:
             if n else "")
 
 
+LEGEND_INSIDE = 8  # more entries than this (ablation sweeps), or longer labels, go below
+LEGEND_LABEL = 60
+
+
+def _legend(fig, ax, inside: str) -> None:
+    """The legend inside the axes when it is short, else below them, growing the figure."""
+    labels = ax.get_legend_handles_labels()[1]
+    entries = len(labels)
+    if entries <= LEGEND_INSIDE and max(map(len, labels), default=0) <= LEGEND_LABEL:
+        ax.legend(loc=inside, fontsize=8)
+        return
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + 0.17 * entries)
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), fontsize=7, frameon=False)
+
+
 def _band(ax, steps, estimates, color, bounds: tuple[float, float]) -> None:
     """The CI as a shaded band, clipped to what the quantity can be (accuracy: [0, 1])."""
     low = np.clip([e.low for e in estimates], *bounds)
@@ -73,7 +89,8 @@ def plot_learning_curves(report: Report, path: Path) -> str:
         st_runs = arm.self_training_runs()
         if st_runs:
             st = t_estimate(r.self_training_final for r in st_runs)
-            yerr = None if not math.isfinite(st.half_width) else st.half_width
+            yerr = None if not math.isfinite(st.half_width) else [  # clipped to [0, 1]
+                [st.mean - max(st.low, 0.0)], [min(st.high, 1.0) - st.mean]]
             ax.errorbar([steps[-1]], [st.mean], yerr=yerr, color=color, marker="o",
                         markerfacecolor="white", capsize=4, linestyle="none",
                         label=f"{arm.label}{SELF_TRAINING_SUFFIX}: {st.mean:.4f}")
@@ -89,9 +106,8 @@ def plot_learning_curves(report: Report, path: Path) -> str:
     title = f"Test accuracy: mean over seeds with {CONFIDENCE:.0%} CI{_flag(report)}"
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
+    _legend(fig, ax, "lower right")
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return title
 
@@ -112,13 +128,12 @@ def plot_differences(report: Report, path: Path) -> str:
         ax.text(0.5, 0.5, "no strategy with paired random runs", ha="center",
                 transform=ax.transAxes)
     else:
-        ax.legend(loc="best", fontsize=8)
+        _legend(fig, ax, "best")
     ax.set_xlabel("labelled pool items")
     ax.set_ylabel("test accuracy difference from random")
     title = f"Paired difference from random (same seed), {CONFIDENCE:.0%} CI{_flag(report)}"
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return title
