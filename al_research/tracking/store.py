@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "mlflow.db"
 CHECK_SECONDS = 25.0  # the store check's deadline: a job fails within 30 s if the store is down
+CONNECT_SECONDS = 10.0  # how long a refused connection is retried (a server still starting)
 
 # MLflow's own HTTP limits (its defaults retry for ~4 minutes and wait 120 s per request).
 # A user's own settings win.
@@ -122,11 +123,14 @@ def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
 
 
 def check_server(uri: str, deadline: float) -> None:
-    """An HTTP(S) tracking server answers its /health endpoint before `deadline`; a refused or
-    timed-out connection is retried with growing pauses until then."""
+    """An HTTP(S) tracking server answers its /health endpoint before `deadline`. A refused
+    connection is retried for `CONNECT_SECONDS` (a server may be starting), a slow one until
+    the deadline."""
     import requests
 
     url = uri.rstrip("/") + "/health"
+    started = time.monotonic()
+    refused_until = min(deadline, started + CONNECT_SECONDS)
     pause, last = 0.5, None
     while True:
         remaining = deadline - time.monotonic()
@@ -137,13 +141,19 @@ def check_server(uri: str, deadline: float) -> None:
             return  # any HTTP answer: the server is there (a proxy may not route /health)
         except requests.RequestException as error:
             last = error
-        time.sleep(max(0.0, min(pause, deadline - time.monotonic())))
-        pause *= 2
-    reason = type(last).__name__ if last is not None else "no answer"
-    if isinstance(last, requests.ConnectionError):
+        until = refused_until if isinstance(last, requests.ConnectionError) else deadline
+        if time.monotonic() + pause > until:
+            break
+        time.sleep(pause)
+        pause = min(pause * 2, 4.0)
+    if isinstance(last, requests.Timeout):
+        reason = "it does not answer (timed out)"
+    elif isinstance(last, requests.ConnectionError):
         reason = "nothing answers at that address"
-    raise StoreUnavailable(f"MLflow store {uri} cannot be reached: {reason} "
-                           f"(tried for {CHECK_SECONDS:.0f} s)")
+    else:
+        reason = type(last).__name__ if last is not None else "no answer"
+    raise StoreUnavailable(f"MLflow store {uri} cannot be reached: {reason} (tried for "
+                           f"{time.monotonic() - started:.0f} s)")
 
 
 def _artifact_location(uri: str, experiment_name: str) -> str | None:

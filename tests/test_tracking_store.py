@@ -1,0 +1,169 @@
+"""The store check: unusable SQLite paths and absent or dying servers fail fast, in one line;
+many processes may create one fresh SQLite store at once. Real stores, real `mlflow server`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from al_research.tracking import StoreUnavailable, prepare_store
+from tests.conftest import SHORT, run_cli
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- SQLite -----------------------------------------------------------------------------------
+def test_an_unopenable_sqlite_path_fails_at_once_naming_the_uri(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    uri = f"sqlite:///{blocker / 'sub' / 'mlflow.db'}"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as failed:
+        prepare_store(uri, "al-research")
+    assert time.monotonic() - started < 2
+    message = str(failed.value)
+    assert uri in message and "\n" not in message and "cannot create the folder" in message
+
+
+@pytest.mark.parametrize("kind", ["folder", "corrupt"])
+def test_a_path_that_is_not_a_database_fails_naming_the_uri(tmp_path, kind):
+    path = tmp_path / "mlflow.db"
+    if kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"this is no SQLite file" * 100)
+    uri = f"sqlite:///{path}"
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="MLflow store sqlite:///") as failed:
+        prepare_store(uri, "al-research")
+    assert time.monotonic() - started < 2 and uri in str(failed.value)
+
+
+@pytest.mark.slow
+def test_processes_creating_one_fresh_store_at_once_leave_it_usable(tmp_path):
+    """Four processes race to create the same store (a start time shared to the millisecond);
+    the file lock beside the database makes one of them create it."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    start_at = time.time() + 12  # after every process has imported MLflow
+    script = ("import sys, time\n"
+              "from al_research.tracking import prepare_store\n"
+              "import mlflow\n"
+              f"time.sleep(max(0, {start_at} - time.time()))\n"
+              f"print(prepare_store({uri!r}, 'raced'))\n")
+    processes = [subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err[-2000:]
+    assert len({out.strip() for out, _ in outputs}) == 1, "one experiment, the same id"
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("raced")
+    run = client.create_run(experiment.experiment_id)  # the schema is whole: it takes a run
+    client.log_metric(run.info.run_id, "m", 1.0)
+    client.set_terminated(run.info.run_id)
+    assert [e.name for e in client.search_experiments()].count("raced") == 1
+
+
+# -- servers ----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_nothing_listening_fails_within_30_seconds_in_one_line(tmp_path):
+    uri = f"http://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    result = run_cli([*SHORT, f"tracking.uri={uri}"], cwd=tmp_path, timeout=120)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1 and elapsed < 30, (elapsed, result.stderr[-2000:])
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("al-research: error: MLflow store") and uri in last
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "outputs").exists(), "nothing is created before the store answers"
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on a free port of 127.0.0.1; yields (uri, its process)."""
+    import requests
+
+    port = _free_port()
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if requests.get(f"{uri}/health", timeout=2).ok:
+                break
+        except requests.RequestException:
+            pass
+        assert process.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+        assert time.monotonic() < deadline, "the MLflow server did not start"
+        time.sleep(0.5)
+    try:
+        yield uri, process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        log.close()
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_a_server_dying_mid_run_fails_the_job_clearly_and_keeps_its_rounds(tmp_path,
+                                                                        mlflow_server):
+    uri, server = mlflow_server
+    job = tmp_path / "job"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "al_research", "budget=1000", "data.pool_size=2000",
+         "clustering.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
+         f"hydra.run.dir={job}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while len(_rows(job / "rounds.csv")) < 5:
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    from mlflow import MlflowClient
+
+    (run,) = MlflowClient(tracking_uri=uri).search_runs(["1"])  # the first experiment
+    assert run.info.status == "RUNNING"
+    os.killpg(server.pid, signal.SIGKILL)  # the server dies mid-run
+    killed_at = time.monotonic()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err[-3000:]
+    assert time.monotonic() - killed_at < 60
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"al-research: error: MLflow store {uri} stopped answering")
+    assert f"kept in {job}" in last and "run the same command again" in last
+    rounds = _rows(job / "rounds.csv")
+    selected = json.loads((job / "selected_indices.json").read_text())
+    assert set(selected) == {"initial", *(r["n_labelled"] for r in rounds)}
+    unsent = _rows(job / "unsent_metrics.csv")
+    assert {r["key"] for r in unsent} >= {"test_accuracy"}, "what the server did not take"
