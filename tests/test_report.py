@@ -375,3 +375,25 @@ def test_console_script_dispatches_report(store: Store, tmp_path: Path,
         cli.main()
     assert exit_info.value.code == 0
     assert (tmp_path / "summary.md").is_file()
+
+
+def test_a_sweep_report_counts_the_runs_it_reused(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sweep run again skips finished configurations; its report still has them."""
+    from al_research.experiment import run
+    from al_research.resume import skip_if_finished
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    common = [*SHORT, f"tracking.uri={uri}", f"tracking.experiment_name={EXPERIMENT}"]
+    earlier = compose(["strategy=least_confident", *common, "+tracking.tags.sweep=earlier"])
+    run(earlier)
+    run(compose(["strategy=random", *common, "+tracking.tags.sweep=later"]))
+    skipped = skip_if_finished(earlier, uri, EXPERIMENT, sweep="later", job_num=1)
+    assert skipped is not None  # the later sweep reused the earlier least-confident run
+    report = rp.generate_report(uri, EXPERIMENT, "later", tmp_path / "out", log_run=False)
+    assert {a.name: a.seeds for a in report.arms} == {"random": ["0"],
+                                                      "least_confident": ["0"]}
+    assert report.selection.sweep == "later"
+    assert [c.seeds for c in report.comparisons if c.metric == "final_test_accuracy"] == [["0"]]

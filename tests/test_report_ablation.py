@@ -221,3 +221,36 @@ def test_a_two_level_sweep_on_the_command_line_pairs_within_each_level(tmp_path:
     (attribution,) = report.attribution
     assert [r.change for r in attribution.rows] == [f"{WARM}=false"]
     assert (sweep / "report" / "summary.md").is_file()
+
+
+def test_arm_keys_reference_values_and_duplicates() -> None:
+    """Grouping alone, on hand-made records: what splits arms, what does not, what duplicates."""
+    from al_research.report.arms import assign_arms, deduplicate
+    from al_research.report.runs import RunRecord
+
+    def record(i: int, strategy: str, seed: int, job: int, **params: str) -> RunRecord:
+        base = {"seed": str(seed), "strategy.name": strategy, "budget": "30",
+                WARM: "True", "runtime.tf_threads": str(i % 2), "rerun": "False",
+                "tracking.uri": f"sqlite:///{i}.db", "model._target_": "a.B"}
+        tags = {"strategy": strategy, "seed": str(seed), "job_num": str(job)}
+        return RunRecord(f"run{i}", f"run{i}", "1", i, tags, {10: 0.5}, 0.5, None,
+                         params={**base, **params})
+
+    records = [record(0, "random", 0, 0, **{WARM: "False"}),
+               record(1, "random", 0, 1),
+               record(2, "least_confident", 0, 2, **{WARM: "False"}),
+               record(3, "least_confident", 0, 3),
+               record(4, "least_confident", 0, 4, **{"strategy.params.k": "2"}),
+               record(5, "least_confident", 0, 5, **{WARM: "False", "rerun": "True"})]  # as 2
+    factors = assign_arms(records)
+    # runtime, tracking, rerun and _target_ never split arms; a strategy's own key does
+    assert factors.keys == [WARM, "strategy.params.k"]
+    # warm_start: a tie (3 runs each) goes to the value of the lowest job number
+    assert factors.reference == {WARM: "false", "strategy.params.k": "(absent)"}
+    assert [r.arm for r in records] == [
+        "random", f"random · {WARM}=true", "least_confident", f"least_confident · {WARM}=true",
+        f"least_confident · {WARM}=true · strategy.params.k=2", "least_confident"]
+    kept, notes = deduplicate(records)
+    assert len(kept) == 5 and "run5" in {r.run_id for r in kept}  # the newest of the two
+    (note,) = notes
+    assert note.startswith("duplicate runs: least_confident has") and "ignoring run2" in note

@@ -19,14 +19,16 @@ import numpy as np
 
 from al_research.report.runs import RunRecord, seed_key
 from al_research.report.stats import Estimate, t_estimate
+from al_research.resume import EXCLUDED as RESUME_EXCLUDED
 from al_research.tracking.names import Param, Tag
 
 BASELINE = "random"
 SEPARATOR = " · "
 TEST_SELECTED_MARK = " [test-selected]"
-# keys that never define an arm: where results go, how fast they run, Hydra's own paths
-NON_ARM_PREFIXES = ("tracking.", "runtime.", "hydra.")
-NON_ARM_KEYS = frozenset({Param.SEED, Param.STRATEGY})
+# keys that never define an arm: where results go and how runs are run (the same top-level keys
+# the resume hash leaves out: tracking, runtime, rerun, hydra), the seed, the strategy itself
+NON_ARM_PREFIXES = tuple(f"{key}." for key in RESUME_EXCLUDED)
+NON_ARM_KEYS = frozenset({Param.SEED, Param.STRATEGY, *RESUME_EXCLUDED})
 STRATEGY_PREFIX = "strategy."  # a strategy's own settings: an arm key only if they vary within it
 ABSENT = "(absent)"  # a key some runs' configs do not have
 LEGACY_TAG_KEYS = {"model.name": Tag.MODEL, "data.name": Tag.DATA}  # runs logged without params

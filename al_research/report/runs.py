@@ -118,8 +118,27 @@ def is_summary(run) -> bool:
     return is_true(run.data.tags.get(Tag.SUMMARY, ""))
 
 
+def _sweep_runs(client, ids: list[str], sweep: str, filter_string: str) -> list:
+    """The runs a sweep ran and the finished ones it reused (`resume.sweep_runs`); when none
+    carry this spelling of the sweep dir, the runs of the same dir spelled another way."""
+    from al_research.resume import sweep_runs
+
+    runs = sweep_runs(client, ids, sweep, filter_string)
+    if runs:
+        return runs
+    spellings = {r.data.tags[Tag.SWEEP] for r in search_all(client, ids, filter_string)
+                 if same_sweep(r.data.tags.get(Tag.SWEEP, ""), sweep)}
+    seen: dict[str, object] = {}
+    for spelling in sorted(spellings):
+        for run in sweep_runs(client, ids, spelling, filter_string):
+            seen.setdefault(run.info.run_id, run)
+    return list(seen.values())
+
+
 def select_runs(uri: str, experiment: str | None, sweep: str | None) -> tuple[Selection, list]:
-    """FINISHED, non-summary MLflow runs of the experiment and/or sweep; ReportError if none."""
+    """FINISHED, non-summary MLflow runs of the experiment and/or sweep (a sweep's own runs and
+    the finished runs it reused instead of running their configuration again); ReportError if
+    none."""
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise ReportError(f"no database file for {describe(experiment, sweep, uri)}")
     client = client_for(uri)
@@ -133,24 +152,22 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None) -> tuple[Se
     ids = [e.experiment_id for e in experiments]
     names = {e.experiment_id: e.name for e in experiments}
     finished = "attributes.status = 'FINISHED'"
-    runs = []
-    if sweep and sweep != "latest" and "'" not in sweep:
-        runs = search_all(client, ids, f"{finished} and tags.{Tag.SWEEP} = '{sweep}'")
-    if not runs:  # also: the same sweep dir spelled another way (absolute vs relative)
-        runs = search_all(client, ids, finished)
-    runs = [r for r in runs if not is_summary(r)]
     if sweep == "latest":
-        swept = [r for r in runs if r.data.tags.get(Tag.SWEEP)]
+        swept = [r for r in search_all(client, ids, f"{finished} and tags.{Tag.SWEEP} != ''")
+                 if not is_summary(r)]
         if not swept:
             raise ReportError(f"no run with a sweep tag: {describe(experiment, sweep, uri)}")
         sweep = max(swept, key=lambda r: r.info.start_time).data.tags[Tag.SWEEP]
         log.info("latest sweep: %s", sweep)
-    if sweep:
-        runs = [r for r in runs if same_sweep(r.data.tags.get(Tag.SWEEP, ""), sweep)]
+    runs = _sweep_runs(client, ids, sweep, finished) if sweep else \
+        search_all(client, ids, finished)
+    runs = [r for r in runs if not is_summary(r)]
     if not runs:
         raise ReportError(f"no finished run matches {describe(experiment, sweep, uri)}")
     if sweep:  # the runs' own spelling of the sweep dir, for the summary run's tag
-        sweep = Counter(r.data.tags[Tag.SWEEP] for r in runs).most_common(1)[0][0]
+        own = Counter(r.data.tags[Tag.SWEEP] for r in runs
+                      if same_sweep(r.data.tags.get(Tag.SWEEP, ""), sweep))
+        sweep = own.most_common(1)[0][0] if own else sweep
     return Selection(uri, experiment, sweep, ids, names), runs
 
 
