@@ -90,7 +90,7 @@ def test_arms_are_configurations_paired_within_each(sweep: Sweep) -> None:
     summaries = {s.arm: s for s in report.summaries}
     assert summaries["random"].validation_labels == "100"
     assert summaries[name("random", ((MONITOR, "test"),)) + " [test-selected]"] \
-        .validation_labels == "100 (stops on test)"
+        .validation_labels == "100 (unused: stops on test)"
 
 
 def test_attribution_has_one_row_per_factor_with_finite_intervals(sweep: Sweep) -> None:

@@ -116,9 +116,9 @@ def labels_to_reach_per_run(arm: Arm, target: float) -> tuple[Estimate, int]:
 
 
 def validation_labels(arm: Arm) -> str | None:
-    """Labels spent on the validation set: the `val_labels` metric, else `data.val_size`."""
+    """Labels spent on the validation set: the `val_labels` metric, else `data.val_size`; said
+    to be unused when early stopping watches the test set or is off."""
     run = arm.runs[0]
-    monitor = arm.param(Param.MONITOR)
     if Metric.VAL_LABELS in run.metrics:
         size: str | None = f"{run.metrics[Metric.VAL_LABELS]:g}"
     else:
@@ -126,8 +126,10 @@ def validation_labels(arm: Arm) -> str | None:
         size = None if size in (None, "null") else size
     if size is None:
         return None
-    if monitor == "test":
-        return f"{size} (stops on test)"
+    if arm.param(Param.EARLY_STOPPING) == "false":
+        return f"{size} (unused: no early stopping)"
+    if arm.param(Param.MONITOR) == "test":
+        return f"{size} (unused: stops on test)"
     return size
 
 

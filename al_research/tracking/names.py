@@ -65,7 +65,7 @@ class Metric:
     FINAL_VAL_ACCURACY: Final = "final_val_accuracy"
     # a model trained from scratch on exactly the run's final labelled set (label-fair score)
     FRESH_TEST_ACCURACY: Final = "fresh_test_accuracy"
-    # validation items labelled for early stopping (0 when it stops on the test set)
+    # the number of labelled validation items the run had (whether or not it stopped on them)
     VAL_LABELS: Final = "val_labels"
     WALL_SECONDS: Final = "wall_seconds"
 
@@ -97,3 +97,4 @@ class Param:
     BUDGET: Final = "budget"
     VAL_SIZE: Final = "data.val_size"
     MONITOR: Final = "model.early_stopping.monitor"
+    EARLY_STOPPING: Final = "model.early_stopping.enabled"
