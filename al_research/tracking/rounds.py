@@ -16,6 +16,7 @@ import numpy as np
 
 from al_research import plots
 from al_research.loop import Round
+from al_research.signals import shielded
 from al_research.tracking.names import Metric
 from al_research.tracking.recorder import RunRecorder
 
@@ -37,6 +38,10 @@ class RoundLog:
         self._scores = plots.ScoreHistogram() if histograms else None
 
     def __call__(self, r: Round, labels_spent: int) -> None:
+        with shielded():  # a stop signal waits: the round lands in MLflow and rounds.csv, or not
+            self._record(r, labels_spent)
+
+    def _record(self, r: Round, labels_spent: int) -> None:
         self.recorder.log_metrics({**r.metrics(), Metric.LABELS_SPENT: labels_spent},
                                   step=r.n_labelled)
         if self._confidence is not None and len(r.confidence):
