@@ -53,16 +53,16 @@ def kmeans_step(split: Split, k: int, seed: int, n_init: int, recorder: RunRecor
     model = new_model()
     model.fit(split.pool_x, labels)
     metrics = {
-        "kmeans/purity": quality.purity,
-        "kmeans/distinct_digits": quality.distinct_digits,
-        "kmeans/cluster_then_label_labels": baseline_oracle.spent,
-        "kmeans/cluster_then_label_test_accuracy": model.score(held_out.test_x, held_out.test_y),
-        "kmeans/cluster_then_label_pseudo_accuracy": float((labels == truth).mean()),
+        Metric.KMEANS_PURITY: quality.purity,
+        Metric.KMEANS_DISTINCT_DIGITS: quality.distinct_digits,
+        Metric.KMEANS_CTL_LABELS: baseline_oracle.spent,
+        Metric.KMEANS_CTL_TEST_ACCURACY: model.score(held_out.test_x, held_out.test_y),
+        Metric.KMEANS_CTL_PSEUDO_ACCURACY: float((labels == truth).mean()),
     }
     recorder.log_metrics(metrics)
     log.info("k-means: purity %.3f, %d distinct classes; cluster-then-label (%d labels) test "
              "acc %.4f", quality.purity, quality.distinct_digits, baseline_oracle.spent,
-             metrics["kmeans/cluster_then_label_test_accuracy"])
+             metrics[Metric.KMEANS_CTL_TEST_ACCURACY])
     return clusters.anchors
 
 
@@ -90,7 +90,7 @@ def self_training_step(model: Learner, pool: LabelledPool, held_out: Evaluation,
         Metric.ST_FINAL_TEST_ACCURACY: last.test_accuracy,
         Metric.ST_FINAL_PSEUDO_LABEL_ACCURACY: last.pseudo_accuracy,
         Metric.ST_N_PSEUDO: last.n_pseudo,
-        "self_training/rounds": len(result.rounds),
+        Metric.ST_ROUNDS: len(result.rounds),
     })
     recorder.log_figure(
         plots.confusion_matrix_figure(result.confusion(n_classes),

@@ -233,7 +233,8 @@ def _run_logged(conf: Config, split: Split, model: Learner, strategy: Strategy, 
             scratch.cleanup()
     last = rounds.log_summary()
 
-    recorder.log_metrics({Metric.LABELS_SPENT: oracle.spent}, step=last.n_labelled)
+    recorder.log_metrics({Metric.LABELS_SPENT: oracle.spent, Metric.VAL_LABELS: len(split.val_y)},
+                         step=last.n_labelled)
     if conf.label_fair.enabled:
         recorder.log_metrics(label_fair_scores(conf, split, pool), step=last.n_labelled)
 

@@ -11,6 +11,7 @@ from al_research.loop import Evaluation, LabelledPool, fit_and_measure
 from al_research.models.base import Learner
 from al_research.runtime import tf
 from al_research.strategies.uncertainty import most_confident
+from al_research.tracking.names import Metric
 
 
 @dataclass
@@ -25,12 +26,12 @@ class PseudoRound:
 
     def metrics(self) -> dict[str, float]:
         return {
-            "self_training/test_accuracy": self.test_accuracy,
-            "self_training/val_accuracy": self.val_accuracy,
-            "self_training/pseudo_label_accuracy": self.pseudo_accuracy,
-            "self_training/batch_pseudo_label_accuracy": self.batch_accuracy,
-            "self_training/min_batch_confidence": self.min_batch_confidence,
-            "self_training/epochs": self.epochs,
+            Metric.ST_TEST_ACCURACY: self.test_accuracy,
+            Metric.ST_VAL_ACCURACY: self.val_accuracy,
+            Metric.ST_PSEUDO_LABEL_ACCURACY: self.pseudo_accuracy,
+            Metric.ST_BATCH_PSEUDO_LABEL_ACCURACY: self.batch_accuracy,
+            Metric.ST_MIN_BATCH_CONFIDENCE: self.min_batch_confidence,
+            Metric.ST_EPOCHS: self.epochs,
         }
 
 
