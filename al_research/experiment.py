@@ -36,6 +36,7 @@ class HydraContext:
     output_dir: Path | None
     sweep: str | None  # the sweep's directory, for multirun jobs
     job_num: int | None
+    overrides: list[str] | None = None  # the job's command-line overrides
 
 
 def hydra_context() -> HydraContext:
@@ -44,13 +45,14 @@ def hydra_context() -> HydraContext:
     from hydra.types import RunMode
 
     if not HydraConfig.initialized():
-        return HydraContext(None, None, None)
+        return HydraContext(None, None, None, None)
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     return HydraContext(
         Path(hc.runtime.output_dir),
         str(hc.sweep.dir) if multirun else None,
         int(hc.job.num) if multirun else None,
+        list(hc.overrides.task),
     )
 
 
@@ -134,7 +136,8 @@ def run(cfg: DictConfig | Config) -> float:
     }
     if ctx.sweep is not None:
         tags.update({Tag.SWEEP: ctx.sweep, Tag.JOB_NUM: ctx.job_num})
-    with mlflow_run(uri, experiment_id, run_name(conf), context_tags(tags)) as recorder:
+    tags = context_tags(tags, ctx.overrides)
+    with mlflow_run(uri, experiment_id, run_name(conf), tags) as recorder:
         recorder.log_params(flatten(resolved))
         recorder.log_text(OmegaConf.to_yaml(resolved, resolve=True), "config.yaml")
         log_split(recorder.client, recorder.run_id, split, conf.data.source, conf.data.path,
@@ -226,17 +229,16 @@ def _run_logged(conf: Config, split: Split, model: Learner, strategy: Strategy, 
     try:
         run_active_learning(model, pool, held_out, strategy, initial, conf.batch_size, budget,
                             np.random.default_rng([conf.seed, 2]),
-                            lambda r: rounds(r, oracle.spent), split.n_classes)
+                            rounds, split.n_classes)
     finally:  # an interrupted run keeps what it measured
         rounds.close()
         if scratch is not None:
             scratch.cleanup()
     last = rounds.log_summary()
 
-    recorder.log_metrics({Metric.LABELS_SPENT: oracle.spent, Metric.VAL_LABELS: len(split.val_y)},
-                         step=last.n_labelled)
+    recorder.log_metrics({Metric.LABELS_SPENT: oracle.spent, Metric.VAL_LABELS: len(split.val_y)})
     if conf.label_fair.enabled:
-        recorder.log_metrics(label_fair_scores(conf, split, pool), step=last.n_labelled)
+        recorder.log_metrics(label_fair_scores(conf, split, pool))
 
     if self_training_applies(conf, strategy):
         st = conf.self_training

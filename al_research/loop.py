@@ -37,7 +37,11 @@ class Round:
                "mean_confidence")
 
     def metrics(self) -> dict[str, float]:
-        return {name: getattr(self, name) for name in self.METRICS}
+        """The round's figures; timings rounded to 0.1 ms (their noise is larger)."""
+        values = {name: getattr(self, name) for name in self.METRICS}
+        for name in ("fit_seconds", "select_seconds"):
+            values[name] = round(values[name], 4)
+        return values
 
 
 @dataclass

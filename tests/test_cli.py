@@ -18,11 +18,15 @@ def test_default_experiment_end_to_end(tmp_path):
     (r,) = runs
     assert r.info.status == "FINISHED"
     assert len(r.data.tags["mlflow.source.git.commit"]) == 40  # run from this checkout
+    assert r.data.tags["git_dirty"] in ("true", "false")
+    assert r.data.tags["mlflow.note.content"] == f"python -m al_research tracking.uri={uri}"
     history = client.get_metric_history(r.info.run_id, "test_accuracy")
     assert sorted(m.step for m in history) == list(range(10, 401, 10))
     assert r.data.metrics["final_test_accuracy"] >= 0.80
     images = [a.path for a in client.list_artifacts(r.info.run_id, "images")]
-    assert len([p for p in images if p.endswith(".png")]) == 40
+    pngs = [p for p in images if p.endswith(".png")]
+    assert len([p for p in pngs if "confidence_histogram" in p]) == 40
+    assert len([p for p in pngs if "score_histogram" in p]) == 39  # no query after the last
     assert "plots/learning_curve.png" in [a.path for a in client.list_artifacts(r.info.run_id,
                                                                                  "plots")]
     assert list(tmp_path.glob("outputs/*/*/rounds.csv")), "the job's folder keeps rounds.csv"

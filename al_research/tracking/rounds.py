@@ -37,13 +37,12 @@ class RoundLog:
         self._confidence = plots.ConfidenceHistogram() if histograms else None
         self._scores = plots.ScoreHistogram() if histograms else None
 
-    def __call__(self, r: Round, labels_spent: int) -> None:
+    def __call__(self, r: Round) -> None:
         with shielded():  # a stop signal waits: the round lands in MLflow and rounds.csv, or not
-            self._record(r, labels_spent)
+            self._record(r)
 
-    def _record(self, r: Round, labels_spent: int) -> None:
-        self.recorder.log_metrics({**r.metrics(), Metric.LABELS_SPENT: labels_spent},
-                                  step=r.n_labelled)
+    def _record(self, r: Round) -> None:
+        self.recorder.log_metrics(r.metrics(), step=r.n_labelled)
         if self._confidence is not None and len(r.confidence):
             self.recorder.log_image(self._confidence.render(r.confidence, r.n_labelled),
                                     key="confidence_histogram", step=r.n_labelled)
@@ -74,8 +73,7 @@ class RoundLog:
         """The final metrics and the learning curve; returns the last round."""
         last = self.rounds[-1]
         self.recorder.log_metrics({Metric.FINAL_TEST_ACCURACY: last.test_accuracy,
-                                   Metric.FINAL_VAL_ACCURACY: last.val_accuracy},
-                                  step=last.n_labelled)
+                                   Metric.FINAL_VAL_ACCURACY: last.val_accuracy})
         self.recorder.log_figure(
             plots.learning_curve(
                 [r.n_labelled for r in self.rounds],
