@@ -1,5 +1,6 @@
 """Parallel and cluster launchers: joblib and submitit sweeps into one store, thread shares,
-and the cheap MLflow paths they rely on (step images in MLflow's layout, the store check)."""
+the cheap MLflow paths they rely on (step images in MLflow's layout, the store check), the same
+runs on every launcher, a sweep surviving a killed worker, and a folder per sweep."""
 
 from __future__ import annotations
 
@@ -123,3 +124,126 @@ def test_submitit_local_sweep_lands_both_runs(tmp_path):
     for r in runs:
         assert len(client.get_metric_history(r.info.run_id, "test_accuracy")) == 3
     assert list(sweep.glob(".submitit/*/*_log.out")), "submitit keeps its logs in the sweep"
+
+
+# -- every launcher computes the same runs ----------------------------------------------------
+def _curve_and_picks(uri: str) -> dict[str, tuple[list[float], dict]]:
+    import json
+
+    client, runs = experiment_runs(uri)
+    found = {}
+    for r in runs:
+        assert r.info.status == "FINISHED"
+        history = sorted(client.get_metric_history(r.info.run_id, "test_accuracy"),
+                         key=lambda m: m.step)
+        with open(client.download_artifacts(r.info.run_id, "selected_indices.json")) as f:
+            found[r.data.tags["seed"]] = ([m.value for m in history], json.load(f))
+    return found
+
+
+@pytest.mark.slow
+def test_reruns_are_identical_on_every_launcher(tmp_path):
+    """Sequential (TF's default threads), the parallel joblib launcher (one thread per worker)
+    and submitit's local launcher: the same seeds give the same picks and accuracies."""
+    results = {}
+    for launcher in ("basic", "parallel", "local"):
+        uri = f"sqlite:///{tmp_path / launcher / 'mlflow.db'}"
+        result = run_cli(["-m", f"hydra/launcher={launcher}", "seed=0,1", *SHORT,
+                          "data.pool_size=500", f"tracking.uri={uri}",
+                          f"hydra.sweep.dir={tmp_path / launcher / 'sweep'}"], cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        results[launcher] = _curve_and_picks(uri)
+    assert sorted(results["basic"]) == ["0", "1"]
+    assert results["parallel"] == results["basic"]
+    assert results["local"] == results["basic"]
+    assert results["basic"]["0"] != results["basic"]["1"]  # the seeds do differ
+
+
+# -- the parallel launcher survives a dead worker --------------------------------------------
+LONG = ["budget=1000", "data.pool_size=2000", "clustering.enabled=false",
+        "tracking.histograms=false"]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_sweep_does_not_stop_the_sweep(tmp_path):
+    """kill -9 of a worker: the pool breaks (loky kills its other workers too); the jobs not
+    started run, the jobs in flight run again one at a time, the dead runs end FAILED."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "al_research", "-m", "hydra/launcher=parallel",
+         "hydra.launcher.n_jobs=2", "seed=0,1,2", *LONG, f"tracking.uri={uri}",
+         f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    victim = None
+    while victim is None:
+        _, runs = experiment_runs(uri)
+        running = [r for r in runs if r.info.status == "RUNNING"]
+        if running:
+            victim = running[0]
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(int(victim.data.tags["pid"]), signal.SIGKILL)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    assert "A worker process died" in out + err
+
+    client, runs = experiment_runs(uri)
+    dead = client.get_run(victim.info.run_id)
+    assert dead.info.status == "FAILED"
+    assert f"pid {victim.data.tags['pid']} " in dead.data.tags["failure"]
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    assert sorted(r.data.tags["seed"] for r in finished) == ["0", "1", "2"]
+    jobs = json.loads((sweep / "jobs.json").read_text())
+    assert [j["status"] for j in jobs] == ["FINISHED"] * 3
+
+
+# -- sweeps started together get a folder each -----------------------------------------------
+def test_folders_are_claimed_once_even_by_processes_racing_for_them(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    start_at = time.time() + 3
+    script = ("import time\nfrom al_research.sweeps import unique_dir\n"
+              f"time.sleep(max(0, {start_at} - time.time()))\n"
+              f"print(unique_dir({str(tmp_path / 'multirun' / '10-00-00')!r}))\n")
+    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(4)]
+    claimed = [p.communicate(timeout=60)[0].strip() for p in processes]
+    base = str(tmp_path / "multirun" / "10-00-00")
+    assert sorted(claimed) == [base, f"{base}-2", f"{base}-3", f"{base}-4"]
+
+
+@pytest.mark.slow
+def test_two_sweeps_started_together_get_their_own_folder_and_tag(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    shared = "hydra.sweep.dir=${al_research.unique_dir:" + str(tmp_path / "sweep") + "}"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    processes = [subprocess.Popen([sys.executable, "-m", "al_research", "-m", f"seed={seed}",
+                                   *SHORT, "data.pool_size=500", f"tracking.uri={uri}",
+                                   shared], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for seed in (0, 1)]
+    for p in processes:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+    _, runs = experiment_runs(uri)
+    folders = {r.data.tags["seed"]: r.data.tags["sweep"] for r in runs}
+    assert sorted(folders.values()) == [str(tmp_path / "sweep"), str(tmp_path / "sweep-2")]
+    for seed, folder in folders.items():
+        assert list((tmp_path / folder).glob(f"0-least_confident-s{seed}/rounds.csv"))

@@ -85,7 +85,7 @@ def dead_reason(tags: dict[str, str], now: float | None = None,
         return None  # not written by this harness (e.g. a report's summary run)
     host, pid = tags.get(HOST_TAG, "?"), tags.get(PID_TAG, "?")
     if process_alive(identity) is False:
-        return (f"its process (pid {pid} on {host}) ended without ending the run "
+        return (f"its process (pid {pid} on {host}) died without ending the run "
                 "(killed, or out of memory)")
     try:
         beat = float(tags.get(HEARTBEAT_TAG, ""))
