@@ -62,6 +62,10 @@ def run_hydra() -> None:
             _fail(" ".join(str(error).split()), CONFIG_EXIT, error, full)
         if isinstance(error, StoreUnavailable):
             _fail(str(error), STORE_EXIT, error, full)
+        from al_research.launchers import WorkerDied
+
+        if isinstance(error, WorkerDied):
+            _fail(str(error), 1, error, full)
         traceback.print_exception(error)
         sys.exit(1)
 

@@ -173,3 +173,61 @@ class ResilientJoblibLauncher(JoblibLauncher):
             control.request_stop(f"stopped by {signal_name(stop.signum)}")  # stays for late jobs
             raise Terminated(stop.signum)
         return [results[i] for i in sorted(jobs)]
+
+
+class WaitForAllSubmititJobs:
+    """Hydra's submitit launchers (local and SLURM), waiting for every job of the sweep.
+
+    The plugin returns `[job.results()[0] for job in jobs]`: the first job that died (killed,
+    out of memory, past its time limit) raises at once, the sweep's process exits, and on the
+    local executor the jobs still running are cancelled. Here every job is waited for; a dead
+    one becomes a failed job (`WorkerDied`) like a job that raised, so the others finish and
+    the sweep's end names it.
+    """
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+               ) -> Sequence[JobReturn]:
+        import submitit
+        from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
+        from omegaconf import OmegaConf
+
+        # As hydra_plugins.hydra_submitit_launcher.submitit_launcher.BaseSubmititLauncher.launch
+        # (Hydra's plugin, MIT licence), up to how the results are collected.
+        assert self.config is not None
+        assert len(job_overrides) > 0
+        params = self.params
+        init_params = {"folder": params["submitit_folder"]}
+        specific_init_keys = {"max_num_timeout"}
+        init_params.update(**{f"{self._EXECUTOR}_{x}": y for x, y in params.items()
+                              if x in specific_init_keys})
+        init_keys = specific_init_keys | {"submitit_folder"}
+        executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init_params)
+        baseparams = set(OmegaConf.structured(BaseQueueConf).keys())
+        executor.update_parameters(**{x if x in baseparams else f"{self._EXECUTOR}_{x}": y
+                                      for x, y in params.items() if x not in init_keys})
+        log.info("Submitit '%s' sweep output dir : %s", self._EXECUTOR,
+                 self.config.hydra.sweep.dir)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        if "mode" in self.config.hydra.sweep:
+            os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))
+        job_params: list[Any] = []
+        for idx, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + idx
+            log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+            job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}",
+                               Singleton.get_state()))
+        jobs = executor.map_array(self, *zip(*job_params, strict=True))
+
+        results = []
+        for job, (overrides, _, idx, _, _) in zip(jobs, job_params, strict=True):
+            try:
+                results.append(job.results()[0])
+            except Exception as error:  # no result: the job's process died
+                reason = " ".join(str(error).split())[:300]
+                log.error("Job #%d (%s) ended without a result: %s", idx, describe(overrides),
+                          reason)
+                results.append(_returned(overrides, WorkerDied(
+                    f"job #{idx} ({describe(overrides)}): its process ended without a result "
+                    f"(killed, out of memory or out of time): {reason}")))
+        return results

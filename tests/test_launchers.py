@@ -247,3 +247,44 @@ def test_two_sweeps_started_together_get_their_own_folder_and_tag(tmp_path):
     assert sorted(folders.values()) == [str(tmp_path / "sweep"), str(tmp_path / "sweep-2")]
     for seed, folder in folders.items():
         assert list((tmp_path / folder).glob(f"0-least_confident-s{seed}/rounds.csv"))
+
+
+@pytest.mark.slow
+def test_a_submitit_job_killed_mid_sweep_does_not_stop_the_others(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "al_research", "-m", "hydra/launcher=local", "seed=0,1",
+         "budget=1000", "data.pool_size=2000", "clustering.enabled=false",
+         "tracking.histograms=false", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    victim = None
+    while victim is None:
+        _, runs = experiment_runs(uri)
+        running = [r for r in runs if r.info.status == "RUNNING"]
+        if running:
+            victim = running[0]
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(int(victim.data.tags["pid"]), signal.SIGKILL)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 1 and "Traceback" not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("al-research: error: job #")
+
+    client, runs = experiment_runs(uri)
+    statuses = {r.data.tags["seed"]: r.info.status for r in runs}
+    other = "1" if victim.data.tags["seed"] == "0" else "0"
+    assert statuses == {victim.data.tags["seed"]: "FAILED", other: "FINISHED"}
+    jobs = {j["job"]: j for j in json.loads((sweep / "jobs.json").read_text())}
+    killed = jobs[int(victim.data.tags["job_num"])]
+    assert killed["status"] == "FAILED" and "died without ending the run" in killed["reason"]
