@@ -94,6 +94,42 @@ def test_nothing_listening_fails_within_30_seconds_in_one_line(tmp_path):
     assert not (tmp_path / "outputs").exists(), "nothing is created before the store answers"
 
 
+@pytest.mark.slow
+def test_a_server_that_accepts_but_never_answers_fails_within_30_seconds():
+    """A real socket that takes connections and says nothing (a hung server)."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreUnavailable) as failed:
+            prepare_store(uri, "al-research")
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+    assert time.monotonic() - started < 30
+    assert uri in str(failed.value) and "does not answer" in str(failed.value)
+
+
 @pytest.fixture
 def mlflow_server(tmp_path):
     """A real `mlflow server` on a free port of 127.0.0.1; yields (uri, its process)."""

@@ -102,8 +102,12 @@ def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        blocker = next((p for p in [path.parent, *path.parent.parents]
+                        if p.exists() and not p.is_dir()), None)
+        reason = (f"{blocker} is a file, not a folder" if blocker is not None
+                  else error.strerror or str(error))
         raise StoreUnavailable(f"MLflow store {uri} cannot be used: cannot create the folder "
-                               f"{path.parent} ({error.strerror or error})") from error
+                               f"{path.parent} ({reason})") from error
     if path.is_dir():
         raise StoreUnavailable(f"MLflow store {uri} cannot be used: {path} is a folder, not a "
                                "SQLite database file")
