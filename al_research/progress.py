@@ -30,17 +30,6 @@ FOLDER = ".progress"
 ARM_KEYS = ("strategy", "model", "data")  # what makes one job cost more than another
 
 
-def plan_jobs(sweeper_params: dict[str, str], task_overrides: Sequence[str]) -> list[str]:
-    """The arm of each job a basic sweep will launch, in launch order (Hydra's own expansion)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    arguments = [f"{k}={v}" for k, v in sweeper_params.items()] + list(task_overrides)
-    parsed = OverridesParser.create().parse_overrides(arguments)
-    (jobs,) = BasicSweeper.split_arguments(parsed, None)
-    return [arm_of(job) for job in jobs]
-
-
 def arm_of(overrides: Sequence[str]) -> str:
     """A job's arm: its strategy, model and data choices (what its cost depends on)."""
     values = dict(o.split("=", 1) for o in overrides if "=" in o)
@@ -105,9 +94,9 @@ class SweepProgress(Callback):
         try:
             folder = Path(str(config.hydra.sweep.dir)) / FOLDER
             folder.mkdir(parents=True, exist_ok=True)
-            params = {str(k): str(v) for k, v in (config.hydra.sweeper.get("params") or {}
-                                                   ).items()}
-            plan = plan_jobs(params, list(config.hydra.overrides.task))
+            from al_research.sweeps import sweep_jobs
+
+            plan = [arm_of(job) for job in sweep_jobs(config)]
             launcher = config.hydra.get("launcher")
             (folder / "plan.json").write_text(json.dumps({
                 "arms": plan, "concurrency": _concurrency(launcher), "started": time.time()}))

@@ -1,12 +1,17 @@
 """Sweep progress: Hydra's own job expansion, and the time left weighted by arm."""
 
 import pytest
+from omegaconf import OmegaConf
 
-from al_research.progress import arm_of, duration, plan_jobs, progress_line, time_left
+from al_research.progress import arm_of, duration, progress_line, time_left
+from al_research.sweeps import sweep_jobs
 
 
 def test_the_plan_is_hydras_expansion_in_launch_order():
-    plan = plan_jobs({"strategy": "full,random", "seed": "range(0,3)"}, ["budget=30"])
+    config = OmegaConf.create({"hydra": {
+        "sweeper": {"params": {"strategy": "full,random", "seed": "range(0,3)"}},
+        "overrides": {"task": ["budget=30"]}}})
+    plan = [arm_of(job) for job in sweep_jobs(config)]
     assert plan == ["strategy=full"] * 3 + ["strategy=random"] * 3
 
 
