@@ -168,6 +168,87 @@ def test_coreset_on_raw_or_pca_features_needs_no_model():
         CoreSet().query(table_context(4, [0], None, pool_x=points), 1)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_coreset_kept_distances_equal_a_fresh_computation(normalize):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(200, 6))
+    strategy = CoreSet(CoreSet.Params(features="raw", normalize=normalize))
+    static: dict = {}
+    labelled = list(range(0, 200, 20))
+    for _ in range(3):  # rounds: the kept distances grow with each round's picks
+        kept = strategy.query(table_context(200, labelled, None, pool_x=x, static=static), 5)
+        fresh = strategy.query(table_context(200, labelled, None, pool_x=x), 5)
+        assert kept.positions.tolist() == fresh.positions.tolist()
+        np.testing.assert_allclose(kept.scores, fresh.scores, rtol=1e-9)
+        labelled += table_context(200, labelled).unlabelled[kept.positions].tolist()
+    # a labelled set that is not a superset of the kept one is computed afresh
+    other = strategy.query(table_context(200, [1, 2], None, pool_x=x, static=static), 5)
+    assert other.positions.tolist() == strategy.query(
+        table_context(200, [1, 2], None, pool_x=x), 5).positions.tolist()
+
+
+class InputEmbedder(TableLearner):
+    """A learner whose embedding is its input (as softmax regression's, `embeds_input`); its
+    probabilities are looked up by the row's first feature."""
+
+    embeds_input = True
+
+    def __init__(self, proba, x) -> None:
+        super().__init__(proba=proba)
+        self.index = {float(v): i for i, v in enumerate(x[:, 0])}
+
+    def predict_proba(self, rows):
+        return self.proba[[self.index[float(v)] for v in np.asarray(rows)[:, 0]]]
+
+    def embed(self, rows):
+        return np.asarray(rows)
+
+
+@pytest.mark.parametrize("strategy", [CoreSet(), Badge()], ids=["coreset", "badge"])
+def test_a_model_that_embeds_its_input_gives_the_same_picks_from_the_pool_array(strategy):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(150, 5))
+    proba = softmax(rng.normal(size=(150, 3)) * 2)
+    labelled = [3, 40, 77]
+    explicit = strategy.query(table_context(150, labelled, TableLearner(proba, x), seed=2), 8)
+    static: dict = {}
+    fast = strategy.query(table_context(150, labelled, InputEmbedder(proba, x), seed=2,
+                                        pool_x=x, static=static), 8)
+    assert explicit.positions.tolist() == fast.positions.tolist()
+    np.testing.assert_allclose(explicit.scores, fast.scores, rtol=1e-9)
+    assert ("sq_norms", ("raw", None, False)) in static  # the pool array's path was taken
+
+
+def test_distance_kernels_equal_brute_force():
+    from scipy.spatial.distance import cdist
+
+    from al_research.strategies.features import (
+        knn_mean_dist,
+        min_sq_dist,
+        nearest_other_label_dist,
+        radius_graph,
+    )
+
+    rng = np.random.default_rng(8)
+    for dtype in (np.float64, np.float32):
+        x = (rng.normal(size=(120, 4)) * rng.uniform(0.5, 3, size=(120, 1))).astype(dtype)
+        labels = rng.integers(0, 3, size=120)
+        d = cdist(x.astype(np.float64), x.astype(np.float64))
+        tol = 1e-9 if dtype == np.float64 else 1e-3
+        np.testing.assert_allclose(min_sq_dist(x, x[:7]), (d[:, :7] ** 2).min(axis=1),
+                                   atol=tol)
+        other = np.where(labels[:, None] != labels[None, :], d, np.inf).min(axis=1)
+        np.testing.assert_allclose(nearest_other_label_dist(x, labels), other, atol=tol)
+        no_self = d + np.diag(np.full(120, np.inf))
+        np.testing.assert_allclose(knn_mean_dist(x, 3), np.sort(no_self, axis=1)[:, :3].mean(1),
+                                   atol=tol)
+        delta = float(np.median(d))
+        graph = radius_graph(x, delta).toarray().astype(bool)
+        unsure = np.abs(d - delta) < tol
+        assert ((graph == (d <= delta)) | unsure).all() and (graph == graph.T).all()
+        assert graph.diagonal().all()
+
+
 # --- BADGE -----------------------------------------------------------------------------------
 
 def _explicit_gradients(proba, h, bias=False):

@@ -9,7 +9,12 @@ from typing import ClassVar
 import numpy as np
 
 from al_research.strategies.base import Query, QueryContext, Strategy
-from al_research.strategies.features import sq_norms
+from al_research.strategies.features import (
+    embeds_input,
+    feature_space,
+    sq_norms,
+    static_sq_norms,
+)
 
 Draw = Callable[[np.ndarray], int]  # a probability vector -> the position drawn
 
@@ -24,7 +29,8 @@ def residuals(proba: np.ndarray) -> np.ndarray:
 
 
 def kmeanspp_gradients(proba: np.ndarray, h: np.ndarray, n: int, draw: Draw,
-                       bias: bool = False, origin_as_center: bool = False
+                       bias: bool = False, origin_as_center: bool = False,
+                       rows: np.ndarray | None = None, h_sq: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
     """k-means++ seeding on the gradient embeddings `g_i = r_i ⊗ h_i`, without building them.
 
@@ -41,13 +47,20 @@ def kmeanspp_gradients(proba: np.ndarray, h: np.ndarray, n: int, draw: Draw,
     a centre that is never picked, which is what scikit-activeml's `Badge` does (it starts
     from D^2 = ||g||^2); BADGE's paper and code do not, and neither does this strategy.
 
+    `rows`: when given, `h` holds more rows (the whole pool) and the items are `h[rows]`; the
+    products run over all of `h` and the rows are taken after (no copy of `h[rows]`); `h_sq`:
+    `sq_norms(h)` if already known.
+
     Returns (positions, gradient-embedding norms ||g_i||).
     """
     r = residuals(proba)
     h = np.asarray(h)
     h = h.reshape(len(h), -1)
     n = min(n, len(r))
-    g_sq = sq_norms(r) * (sq_norms(h) + (1.0 if bias else 0.0))
+    h_sq = sq_norms(h) if h_sq is None else h_sq
+    if rows is not None:
+        h_sq = h_sq[rows]
+    g_sq = sq_norms(r) * (h_sq + (1.0 if bias else 0.0))
     # Squared distances within rounding of ||g_i||^2 + ||g_j||^2 (h's precision) are zeros.
     tol = 16 * np.finfo(h.dtype if h.dtype.kind == "f" else np.float64).eps
     d2 = g_sq.copy() if origin_as_center else np.full(len(r), np.inf)
@@ -66,7 +79,10 @@ def kmeanspp_gradients(proba: np.ndarray, h: np.ndarray, n: int, draw: Draw,
         chosen[j] = True
         if i + 1 == n:
             break
-        hh = (h @ h[j]).astype(np.float64, copy=False)
+        if rows is None:
+            hh = (h @ h[j]).astype(np.float64, copy=False)
+        else:
+            hh = (h @ h[rows[j]]).astype(np.float64, copy=False)[rows]
         if bias:
             hh = hh + 1.0
         new = g_sq + g_sq[j] - 2.0 * (r @ r[j]) * hh
@@ -106,6 +122,12 @@ class Badge(Strategy):
         def draw(p: np.ndarray) -> int:
             return int(rng.choice(len(p), p=p))
 
-        picks, norms = kmeanspp_gradients(ctx.proba(), ctx.embeddings(), n, draw,
-                                          bias=self.params.bias)
+        if embeds_input(ctx):  # the embedding is the input: products over the pool array
+            space = feature_space(ctx, "raw", 0, False, self.name)
+            picks, norms = kmeanspp_gradients(ctx.proba(), space.x, n, draw, self.params.bias,
+                                              rows=ctx.unlabelled,
+                                              h_sq=static_sq_norms(ctx, space))
+        else:
+            picks, norms = kmeanspp_gradients(ctx.proba(), ctx.embeddings(), n, draw,
+                                              bias=self.params.bias)
         return Query(picks, norms, "gradient_embedding_norm")

@@ -18,14 +18,14 @@ def mutual_information(samples: np.ndarray) -> np.ndarray:
         I[y; w | x] = H[ mean_t p_t(.|x) ] - mean_t H[ p_t(.|x) ]
 
     the entropy of the mean prediction minus the mean entropy of the passes (nats, >= 0 up to
-    rounding), with `0 log 0 = 0`. Computed in float64.
+    rounding), with `0 log 0 = 0`; logarithms in the samples' precision, sums in float64.
     """
-    samples = np.asarray(samples, dtype=np.float64)
+    samples = np.asarray(samples)
     if samples.ndim != 3:
         raise ValueError(f"MC samples must have shape (T, n, classes), got {samples.shape}")
     t, n, c = samples.shape
     mean_entropy = entropy(samples.reshape(t * n, c)).reshape(t, n).mean(axis=0)
-    return entropy(samples.mean(axis=0)) - mean_entropy
+    return entropy(samples.mean(axis=0, dtype=np.float64)) - mean_entropy
 
 
 class BALD(ScoringStrategy):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -10,47 +11,69 @@ import numpy as np
 from al_research.strategies.base import Query, QueryContext, Strategy
 from al_research.strategies.features import (
     check_feature_params,
+    embeds_input,
     feature_space,
     min_sq_dist,
+    normalize_rows,
+    require_model,
     sq_dist_to,
     sq_norms,
-    take_rows,
+    static_sq_norms,
 )
 
 
-def k_center_greedy(unlabelled: np.ndarray, labelled: np.ndarray, n: int,
-                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def k_center_greedy(d2: np.ndarray, dist_to: Callable[[int], np.ndarray], n: int,
+                    rng: np.random.Generator) -> np.ndarray:
     """Sener & Savarese's greedy 2-approximation of the k-center problem.
 
-    With `delta(u) = min_{s in S} ||u - s||` and S the labelled set, repeat `n` times:
-    pick `argmax_u delta(u)` over the unlabelled rows, add it to S, update
-    `delta <- min(delta, ||. - pick||)` (one matrix-vector product). Ties go to the lower
-    position. With an empty labelled set every distance is infinite: the first pick is drawn
-    uniformly by `rng` (scikit-activeml draws it the same way).
+    `d2`: the squared distance of every candidate to the labelled set S (inf if S is empty);
+    `dist_to(j)`: squared distances of every candidate to candidate j. Repeat `n` times: pick
+    `argmax d2` (ties: the lower position), add it to S, `d2 <- min(d2, dist_to(pick))` (one
+    matrix-vector product). With an empty labelled set every distance is infinite: the first
+    pick is drawn uniformly by `rng` (scikit-activeml draws it the same way).
 
-    Returns (positions into `unlabelled`, `delta` before any pick: the distance of every
-    unlabelled row to the labelled set).
+    Returns the positions picked, in order.
     """
-    n = min(n, len(unlabelled))
-    d2 = min_sq_dist(unlabelled, labelled)
-    initial = np.sqrt(d2)
-    x_sq = sq_norms(unlabelled)
+    d2 = np.array(d2, dtype=np.float64)
+    n = min(n, len(d2))
     picks = np.empty(n, dtype=np.int64)
     for i in range(n):
         if np.isinf(d2).all():
-            j = int(rng.integers(len(unlabelled)))
+            j = int(rng.integers(len(d2)))
         else:
             j = int(np.argmax(d2))
         picks[i] = j
-        np.minimum(d2, sq_dist_to(unlabelled, x_sq, j), out=d2)
+        np.minimum(d2, dist_to(j), out=d2)
         d2[picks[: i + 1]] = -np.inf  # never picked twice, even among duplicates
-    return picks, initial
+    return picks
+
+
+def pool_distance_to_labelled(ctx: QueryContext, x: np.ndarray, key: tuple) -> np.ndarray:
+    """Squared distance of every pool row of the model-independent features `x` to the
+    labelled set, kept in `ctx.static` and updated with only the items labelled since the last
+    round (a few matrix-vector products instead of a pool x labelled product each round)."""
+    state = ctx.static.get(("coreset", key))
+    labelled = np.sort(ctx.labelled)
+    if state is not None and np.isin(state[0], labelled).all():
+        known, d2 = state
+        new = np.setdiff1d(labelled, known)
+        if len(new):
+            d2 = np.minimum(d2, min_sq_dist(x, x[new]))
+    else:
+        d2 = min_sq_dist(x, x[labelled])
+    ctx.static[("coreset", key)] = (labelled, d2)
+    return d2
 
 
 class CoreSet(Strategy):
     """Core-set (Sener & Savarese 2018): the batch that minimises the largest distance from an
     unlabelled item to its nearest labelled one, by the greedy k-center algorithm on the
     labelled set plus each new pick (`k_center_greedy`). Pure diversity: no uncertainty.
+    Euclidean distances, as in the paper and scikit-activeml's `CoreSet`.
+
+    With model-independent features (raw, pca, or the embedding of a model that embeds its
+    input, as softmax regression does), the distances to the labelled set are kept across
+    rounds and updated with the new labels only.
 
     The per-round score is each unlabelled item's distance to the labelled set.
     """
@@ -82,9 +105,23 @@ class CoreSet(Strategy):
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         p = self.params
-        space = feature_space(ctx, p.features, p.pca_dim, p.normalize, self.name)
-        picks, distance = k_center_greedy(take_rows(space.x, space.unlabelled),
-                                          take_rows(space.x, space.labelled), n, ctx.rng)
-        if not len(space.labelled):  # no labelled set yet: every distance is infinite
+        unlabelled = ctx.unlabelled
+        if p.features == "embedding" and not embeds_input(ctx):
+            require_model(ctx, self.name)
+            u = np.asarray(ctx.embeddings("unlabelled")).reshape(len(unlabelled), -1)
+            labelled = (np.asarray(ctx.embeddings("labelled")).reshape(len(ctx.labelled), -1)
+                        if len(ctx.labelled) else u[:0])
+            if p.normalize:
+                u, labelled = normalize_rows(u), normalize_rows(labelled)
+            d2 = min_sq_dist(u, labelled)
+            u_sq = sq_norms(u)
+            picks = k_center_greedy(d2, lambda j: sq_dist_to(u, u_sq, j), n, ctx.rng)
+        else:  # model-independent: the whole pool's features, kept across rounds
+            space = feature_space(ctx, p.features, p.pca_dim, p.normalize, self.name)
+            x, x_sq = space.x, static_sq_norms(ctx, space)
+            d2 = pool_distance_to_labelled(ctx, x, space.key)[unlabelled]
+            picks = k_center_greedy(
+                d2, lambda j: sq_dist_to(x, x_sq, int(unlabelled[j]), unlabelled), n, ctx.rng)
+        if not len(ctx.labelled):  # no labelled set yet: every distance is infinite
             return Query(picks)
-        return Query(picks, distance, "distance_to_labelled")
+        return Query(picks, np.sqrt(d2), "distance_to_labelled")

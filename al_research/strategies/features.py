@@ -14,8 +14,9 @@ Core-set, TypiClust and ProbCover measure Euclidean distances in a feature space
 ProbCover's reference code does with its self-supervised features), so distances lie in [0, 2].
 
 Distances use ||a - b||^2 = ||a||^2 + ||b||^2 - 2 <a, b> in blocks of rows (a BLAS matrix
-product per block, at most `BLOCK_ELEMENTS` entries at a time), so no n x n matrix is ever held
-and no Python loop runs over pool items.
+product per block, at most `BLOCK_ELEMENTS` entries at a time, in the features' precision:
+float32 for PCA features), so no n x n matrix is ever held and no Python loop runs over pool
+items.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from al_research.models.base import CapabilityError
 from al_research.strategies.base import QueryContext
 
 FEATURES = ("embedding", "raw", "pca")
-BLOCK_ELEMENTS = 1 << 22  # entries of one block of the distance matrix (32 MB in float64)
+BLOCK_ELEMENTS = 1 << 23  # entries of one block of the distance matrix (32 MB in float32)
 
 
 def check_feature_params(owner: str, features: str, pca_dim: int) -> None:
@@ -80,18 +81,33 @@ def static_features(ctx: QueryContext, kind: str, pca_dim: int, normalize: bool)
             x = PCA(n_components=dim, random_state=0).fit_transform(x.astype(np.float64))
         if normalize:
             x = normalize_rows(x)
+        if kind == "pca":  # float32 distance kernels: half the memory traffic of float64
+            x = x.astype(np.float32)
         ctx.static[key] = x
     return ctx.static[key]
+
+
+def embeds_input(ctx: QueryContext) -> bool:
+    """Whether the model's embedding is its input (softmax regression: `embeds_input = True`):
+    then "embedding" features are the raw features, model-independent and cacheable."""
+    return ctx.model is not None and bool(getattr(ctx.model, "embeds_input", False))
+
+
+def require_model(ctx: QueryContext, owner: str) -> None:
+    """Refuse features=embedding without a model (the initial selection), with the way out."""
+    if ctx.model is None:
+        raise CapabilityError(
+            f"strategy {owner!r} with features=embedding needs a trained model, and the "
+            "initial selection has none; use features=raw or features=pca")
 
 
 def feature_space(ctx: QueryContext, kind: str, pca_dim: int, normalize: bool,
                   owner: str) -> Space:
     """The features `kind` of the labelled and unlabelled pool items (see the module doc)."""
+    if kind == "embedding" and embeds_input(ctx):
+        kind = "raw"
     if kind == "embedding":
-        if ctx.model is None:
-            raise CapabilityError(
-                f"strategy {owner!r} with features=embedding needs a trained model, and the "
-                "initial selection has none; use features=raw or features=pca")
+        require_model(ctx, owner)
         labelled = np.asarray(ctx.embeddings("labelled")) if len(ctx.labelled) else None
         unlabelled = np.asarray(ctx.embeddings("unlabelled"))
         x = unlabelled if labelled is None else np.concatenate([labelled, unlabelled])
@@ -103,6 +119,14 @@ def feature_space(ctx: QueryContext, kind: str, pca_dim: int, normalize: bool,
     x = static_features(ctx, kind, pca_dim, normalize)
     return Space(x, ctx.labelled, ctx.unlabelled,
                  (kind, pca_dim if kind == "pca" else None, normalize))
+
+
+def static_sq_norms(ctx: QueryContext, space: Space) -> np.ndarray:
+    """`sq_norms` of a model-independent space's rows, computed once per experiment."""
+    key = ("sq_norms", space.key)
+    if key not in ctx.static:
+        ctx.static[key] = sq_norms(space.x)
+    return ctx.static[key]
 
 
 def take_rows(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -130,11 +154,20 @@ def _blocks(n_rows: int, n_cols: int) -> Iterator[slice]:
         yield slice(start, min(n_rows, start + step))
 
 
-def _block_sq_dist(a: np.ndarray, a_sq: np.ndarray, b: np.ndarray, b_sq: np.ndarray
-                   ) -> np.ndarray:
-    d2 = a @ b.T
-    d2 = a_sq[:, None] + b_sq[None, :] - 2.0 * d2
-    return np.maximum(d2, 0.0, out=d2)
+def _half_gram(a: np.ndarray, b: np.ndarray, b_half_sq: np.ndarray) -> np.ndarray:
+    """`<a_i, b_j> - ||b_j||^2 / 2` for a block of rows of `a`, in `a`'s precision, in place.
+
+    Since `||a_i - b_j||^2 = ||a_i||^2 - 2 (<a_i, b_j> - ||b_j||^2 / 2)`, the nearest `b_j`
+    is the largest entry of row i and a radius test is one comparison per entry: one pass over
+    the block after the matrix product, instead of the four of forming squared distances.
+    """
+    g = a @ b.T
+    g -= b_half_sq[None, :]
+    return g
+
+
+def _half_sq(x: np.ndarray) -> np.ndarray:
+    return (sq_norms(x) / 2).astype(x.dtype if x.dtype.kind == "f" else np.float64)
 
 
 def min_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -142,16 +175,20 @@ def min_sq_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     empty)."""
     if len(b) == 0:
         return np.full(len(a), np.inf)
-    a_sq, b_sq = sq_norms(a), sq_norms(b)
+    a_sq, b_half = sq_norms(a), _half_sq(b)
     out = np.empty(len(a))
     for rows in _blocks(len(a), len(b)):
-        out[rows] = _block_sq_dist(a[rows], a_sq[rows], b, b_sq).min(axis=1)
-    return out
+        out[rows] = _half_gram(a[rows], b, b_half).max(axis=1)
+    return np.maximum(a_sq - 2.0 * out, 0.0)
 
 
-def sq_dist_to(x: np.ndarray, x_sq: np.ndarray, j: int) -> np.ndarray:
-    """Squared distances of every row of `x` to row `j` (one matrix-vector product)."""
+def sq_dist_to(x: np.ndarray, x_sq: np.ndarray, j: int,
+               rows: np.ndarray | None = None) -> np.ndarray:
+    """Squared distances of every row of `x` (or of `x[rows]`) to row `j`: one matrix-vector
+    product over all of `x`, then the `rows` taken (cheaper than copying `x[rows]`)."""
     d2 = x_sq + x_sq[j] - 2.0 * (x @ x[j]).astype(np.float64, copy=False)
+    if rows is not None:
+        d2 = d2[rows]
     return np.maximum(d2, 0.0, out=d2)
 
 
@@ -160,47 +197,69 @@ def knn_mean_dist(x: np.ndarray, k: int) -> np.ndarray:
     n = len(x)
     if not 1 <= k < n:
         raise ValueError(f"k-nearest neighbours need 1 <= k < {n} rows, got k={k}")
-    x_sq = sq_norms(x)
+    x_sq, x_half = sq_norms(x), _half_sq(x)
     out = np.empty(n)
     for rows in _blocks(n, n):
-        d2 = _block_sq_dist(x[rows], x_sq[rows], x, x_sq)
-        d2[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = np.inf
-        nearest = np.partition(d2, k - 1, axis=1)[:, :k]
-        out[rows] = np.sqrt(nearest).mean(axis=1)
+        g = _half_gram(x[rows], x, x_half)
+        g[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = -np.inf
+        top = np.partition(g, n - k, axis=1)[:, n - k:].astype(np.float64)
+        d2 = np.maximum(x_sq[rows, None] - 2.0 * top, 0.0)
+        out[rows] = np.sqrt(d2).mean(axis=1)
     return out
 
 
 def nearest_other_label_dist(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """For every row, the Euclidean distance to its nearest row with another label (inf if
-    every row has the same label)."""
-    x_sq = sq_norms(x)
-    out = np.empty(len(x))
-    for rows in _blocks(len(x), len(x)):
-        d2 = _block_sq_dist(x[rows], x_sq[rows], x, x_sq)
-        d2[labels[rows][:, None] == labels[None, :]] = np.inf
-        out[rows] = d2.min(axis=1)
-    return np.sqrt(out)
+    every row has the same label).
+
+    Rows are sorted by label; each pair of labels is one block product, read both ways (the
+    nearest of the later label for each row, the nearest of the earlier one for each column),
+    so each cross-label pair is multiplied once.
+    """
+    order = np.argsort(labels, kind="stable")
+    xs, ls = x[order], np.asarray(labels)[order]
+    half = _half_sq(xs)
+    best = np.full(len(xs), -np.inf)  # max over other labels' rows o of <x, o> - ||o||^2 / 2
+    ends = np.flatnonzero(np.diff(ls)) + 1  # where each label's run ends
+    for end in ends:
+        start = int(np.searchsorted(ls, ls[end - 1], side="left"))
+        later = slice(int(end), len(xs))
+        for rows in _blocks(end - start, len(xs) - end):
+            rows = slice(start + rows.start, start + rows.stop)
+            m = xs[rows] @ xs[later].T
+            best[rows] = np.maximum(best[rows], (m - half[None, later]).max(axis=1))
+            m -= half[rows, None]
+            best[later] = np.maximum(best[later], m.max(axis=0))
+    d2 = np.maximum(sq_norms(xs) - 2.0 * best, 0.0)
+    out = np.empty(len(xs))
+    out[order] = np.sqrt(d2)
+    return out
 
 
 def radius_graph(x: np.ndarray, delta: float):
     """The δ-ball graph: a symmetric CSR matrix (int8 ones) with an edge i -> j when
-    ||x_i - x_j|| <= delta, self-loops included (a point always covers itself)."""
+    ||x_i - x_j|| <= delta, self-loops included (a point always covers itself).
+
+    Only the upper triangle is computed (blocks of rows against the columns from their first
+    row on), then mirrored: the graph is symmetric by construction.
+    """
     from scipy import sparse
 
     n = len(x)
-    x_sq = sq_norms(x)
-    limit = delta * delta
-    counts, cols = [], []
+    x_half = _half_sq(x)
+    # ||x_i - x_j|| <= delta  <=>  <x_i, x_j> - ||x_j||^2 / 2 >= (||x_i||^2 - delta^2) / 2
+    threshold = ((sq_norms(x) - delta * delta) / 2).astype(x_half.dtype)
+    rows_out, cols_out = [], []
     for rows in _blocks(n, n):
-        within = _block_sq_dist(x[rows], x_sq[rows], x, x_sq) <= limit
-        within[np.arange(rows.stop - rows.start), np.arange(rows.start, rows.stop)] = True
-        counts.append(within.sum(axis=1))
-        cols.append(np.nonzero(within)[1].astype(np.int32))  # row-major: sorted by row
-    indptr = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64)
-    indices = np.concatenate(cols)
-    graph = sparse.csr_matrix((np.ones(len(indices), dtype=np.int8), indices, indptr),
-                              shape=(n, n))
-    # Rounding can differ between blocks exactly at the radius: make the graph symmetric.
-    graph = graph.maximum(graph.T.tocsr())
+        cols = slice(rows.start, n)
+        within = _half_gram(x[rows], x[cols], x_half[cols]) >= threshold[rows, None]
+        flat = np.flatnonzero(within)
+        width = n - rows.start
+        rows_out.append((flat // width + rows.start).astype(np.int32))
+        cols_out.append((flat % width + rows.start).astype(np.int32))
+    r, c = np.concatenate(rows_out), np.concatenate(cols_out)
+    upper = sparse.csr_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(n, n))
+    graph = (upper + upper.T + sparse.identity(n, dtype=np.int8, format="csr")).tocsr()
+    graph.data[:] = 1
     graph.sort_indices()
     return graph

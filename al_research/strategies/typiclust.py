@@ -27,15 +27,19 @@ def typicality(x: np.ndarray, k: int) -> np.ndarray:
     return 1.0 / (knn_mean_dist(x, k) + TYPICALITY_EPS)
 
 
+MINIBATCH = 5000  # the reference code's MiniBatchKMeans batch size
+
+
 def cluster(x: np.ndarray, n_clusters: int, seed: int, minibatch_above: int) -> np.ndarray:
     """k-means cluster labels: scikit-learn's `KMeans` up to `minibatch_above` clusters, else
-    `MiniBatchKMeans(batch_size=5000)` (the reference code's rule, with 50)."""
+    `MiniBatchKMeans(batch_size=5000)` (the reference code's rule, with 50), except on pools
+    no larger than one mini-batch, where mini-batches only add work (KMeans then)."""
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
-    if n_clusters <= minibatch_above:
+    if n_clusters <= minibatch_above or len(x) <= MINIBATCH:
         km = KMeans(n_clusters=n_clusters, random_state=seed)
     else:
-        km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, random_state=seed)
+        km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=MINIBATCH, random_state=seed)
     return km.fit_predict(x)
 
 
@@ -93,9 +97,10 @@ class TypiClust(Strategy):
     typical item, typicality being the inverse mean distance to its k nearest neighbours in
     its cluster (`typiclust_select`). As in the reference code: clusters of at most
     `min_cluster_size` items are skipped, `k = min(k_neighbors, |cluster| // 2)`, KMeans up to
-    50 clusters and MiniBatchKMeans above. Typicality uses Euclidean distances (the paper's
-    formula; the reference code's faiss index gives squared ones). k-means is seeded from the
-    loop's rng. Works without a model (features raw or pca): usable as the initial selection.
+    50 clusters and MiniBatchKMeans above (on pools of more than 5,000 items). Typicality uses
+    Euclidean distances (the paper's formula; the reference code's faiss index gives squared
+    ones). k-means is seeded from the loop's rng. Works without a model (features raw or pca):
+    usable as the initial selection.
 
     The per-round score is the typicality of the unlabelled items of the clusters evaluated
     (NaN for the items of the other clusters).
@@ -113,7 +118,8 @@ class TypiClust(Strategy):
         k_neighbors: neighbours for typicality (the paper: 20).
         min_cluster_size: clusters of at most this many items are skipped (the paper: 5).
         max_clusters: cap on the number of clusters (the paper: 500).
-        minibatch_above: above this many clusters, MiniBatchKMeans replaces KMeans (50).
+        minibatch_above: above this many clusters (and 5,000 items), MiniBatchKMeans replaces
+            KMeans (the paper: 50).
         """
 
         features: str = "pca"
@@ -148,9 +154,13 @@ class TypiClust(Strategy):
         if n_clusters > items:
             raise ValueError(f"typiclust: {n_clusters} clusters (labelled + batch) for only "
                              f"{items} pool items")
-        x = space.x[np.concatenate([space.labelled, space.unlabelled])]  # labelled rows first
+        if items == len(space.x):  # the whole pool, in pool order: no copy
+            x, labelled, unlabelled = space.x, space.labelled, space.unlabelled
+        else:  # labelled rows first
+            x = space.x[np.concatenate([space.labelled, space.unlabelled])]
+            labelled = np.arange(len(space.labelled))
+            unlabelled = len(space.labelled) + np.arange(len(space.unlabelled))
         labels = cluster(x, n_clusters, draw_seed(ctx.rng), p.minibatch_above)
-        n_l = len(space.labelled)
-        picks, scores = typiclust_select(x, labels, np.arange(n_l), n_l + np.arange(
-            len(space.unlabelled)), n, p.k_neighbors, p.min_cluster_size)
+        picks, scores = typiclust_select(x, labels, labelled, unlabelled, n, p.k_neighbors,
+                                         p.min_cluster_size)
         return Query(picks, scores, "typicality")

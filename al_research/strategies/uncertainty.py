@@ -1,7 +1,7 @@
 """Uncertainty sampling on the model's probabilities (Lewis & Gale 1994; Settles 2009).
 
-Three utilities of the predicted distribution p(.|x) over the classes, each computed in float64
-and each the same as scikit-activeml's `UncertaintySampling` (`least_confident`,
+Three utilities of the predicted distribution p(.|x) over the classes, each the same as
+scikit-activeml's `UncertaintySampling` (`least_confident`,
 `margin_sampling`, `entropy`); the top-k selection breaks ties by the lower position (see
 `top_k`), where scikit-activeml breaks them at random.
 """
@@ -36,19 +36,21 @@ class LeastConfident(ScoringStrategy):
 
 def margin_uncertainty(proba: np.ndarray) -> np.ndarray:
     """`1 - (p_(1) - p_(2))`, one minus the gap between the two most probable classes."""
-    proba = np.asarray(proba, dtype=np.float64)
+    proba = np.asarray(proba)
     if proba.shape[1] < 2:
         raise ValueError("margin sampling needs at least two classes")
-    top2 = -np.partition(-proba, 1, axis=1)[:, :2]
-    return 1.0 - (top2[:, 0] - top2[:, 1])
+    top2 = np.partition(proba, -2, axis=1)[:, -2:].astype(np.float64)  # [second, first]
+    return 1.0 - (top2[:, 1] - top2[:, 0])
 
 
 def entropy(proba: np.ndarray) -> np.ndarray:
-    """Predictive entropy `-sum_c p(c|x) log p(c|x)` in nats, with `0 log 0 = 0`."""
-    proba = np.asarray(proba, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = proba * np.log(proba)
-    return -np.where(proba > 0, terms, 0.0).sum(axis=1)
+    """Predictive entropy `-sum_c p(c|x) log p(c|x)` in nats, with `0 log 0 = 0`: logarithms
+    in the probabilities' own precision (as scikit-activeml), the sum in float64."""
+    proba = np.asarray(proba)
+    if proba.dtype.kind != "f":
+        proba = proba.astype(np.float64)
+    log = np.log(proba, out=np.zeros_like(proba), where=proba > 0)
+    return -np.einsum("ij,ij->i", proba, log, dtype=np.float64)
 
 
 class Margin(ScoringStrategy):
