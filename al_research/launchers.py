@@ -12,6 +12,7 @@ never run. `ResilientJoblibLauncher` (`hydra/launcher=parallel`) instead:
 - on SIGINT/SIGTERM, writes the sweep's stop file (`sweeps.SweepControl`): each running job
   then stops as on SIGTERM (its run ends KILLED with what it measured), jobs not started are
   not started, and the sweep exits with 128 + the signal. A third signal forces the stop.
+  A job stopped by a signal of its own (SLURM signals every process) stops the sweep too.
 """
 
 from __future__ import annotations
@@ -58,9 +59,10 @@ def _run_one(idx: int, overrides: Sequence[str], hydra_context: Any, config: Any
         with stop_on_signals():
             ret = joblib_core.execute_job(idx, overrides, hydra_context, config, task_function,
                                           singleton_state)
-    except KeyboardInterrupt as stop:  # the job's run ended KILLED; the sweep is stopping
-        ret = _returned(overrides, stop if isinstance(stop, Terminated)
-                        else Terminated(signal.SIGINT))
+    except KeyboardInterrupt as stop:  # the job's run ended KILLED: the whole sweep stops
+        stop = stop if isinstance(stop, Terminated) else Terminated(signal.SIGINT)
+        control.request_stop(str(stop))  # (the job may run in the sweep's own process)
+        ret = _returned(overrides, stop)
     finally:
         watcher.stop()
     return idx, ret
@@ -142,11 +144,15 @@ class ResilientJoblibLauncher(JoblibLauncher):
 
         pending, suspects = sorted(jobs), []
         with _GracefulStop(control) as stop:
-            while pending and stop.signum is None:
+
+            def stopping() -> bool:
+                return stop.signum is not None or control.stop_requested()
+
+            while pending and not stopping():
                 try:
                     run(pending, joblib_cfg)
                 except BrokenProcessPool as error:
-                    if stop.signum is not None:
+                    if stopping():
                         break
                     started = control.started(token)
                     in_flight = [i for i in pending if i in started and i not in results]
@@ -159,7 +165,7 @@ class ResilientJoblibLauncher(JoblibLauncher):
                 else:
                     pending = []
             for idx in suspects:  # alone: if it dies again, it is the culprit
-                if stop.signum is not None:
+                if stopping():
                     break
                 try:
                     run([idx], joblib_cfg)
@@ -169,6 +175,10 @@ class ResilientJoblibLauncher(JoblibLauncher):
                     results[idx] = _returned(jobs[idx], WorkerDied(
                         f"job #{idx} ({describe(jobs[idx])}): its worker process died twice, "
                         "the second time running alone (killed, or out of memory)"))
+        if stop.signum is None and control.stop_requested():  # a job was told to stop
+            stopped = [r._return_value for r in results.values()
+                       if isinstance(r._return_value, Terminated)]
+            stop.signum = stopped[0].signum if stopped else signal.SIGTERM
         if stop.signum is not None:
             control.request_stop(f"stopped by {signal_name(stop.signum)}")  # stays for late jobs
             raise Terminated(stop.signum)

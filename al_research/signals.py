@@ -116,6 +116,7 @@ def _chained(previous: Callable[[int, FrameType | None], Any]) -> Callable:
                         signal_name(signum), type(error).__name__)
             _raise_or_hold(Terminated(signum, original=error))
 
+    handler.chained = True  # type: ignore[attr-defined]
     return handler
 
 
@@ -129,12 +130,13 @@ def stop_on_signals() -> Iterator[None]:
     installed: dict[int, Any] = {}
     if _state.depth == 0:
         _state.count, _state.raised, _state.pending = 0, None, None
+    if signal.getsignal(signal.SIGTERM) is not _handler:  # first, or someone took them since
         for signum in (signal.SIGTERM, signal.SIGINT):
             installed[signum] = signal.signal(signum, _handler)
         preempt = submitit_signal()
         if preempt is not None:
             previous = signal.getsignal(preempt)
-            if callable(previous):  # submitit's handler is in place: chain it
+            if callable(previous) and not getattr(previous, "chained", False):  # submitit's
                 installed[preempt] = signal.signal(preempt, _chained(previous))
     _state.depth += 1
     try:

@@ -178,3 +178,31 @@ def test_a_signalled_job_ends_killed_with_every_round_in_mlflow(tmp_path, signal
                                         str(tmp_path))) as f:
         selected = json.load(f)
     assert set(selected) == {"initial", *(r["n_labelled"] for r in local)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", [["hydra/launcher=basic"],
+                                      ["hydra/launcher=parallel", "hydra.launcher.n_jobs=1"]],
+                         ids=["sequential", "parallel-one-job-at-a-time"])
+def test_a_signalled_sweep_stops_and_starts_nothing_more(tmp_path, launcher):
+    """Jobs run in the sweep's own process: the signal ends the running job KILLED and the
+    sweep with it; no later job starts, nothing stays RUNNING (the report's run included)."""
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = tmp_path / "sweep"
+    process = _start(["-m", *launcher, "seed=0,1,2", *LONG, f"tracking.uri={uri}",
+                      f"hydra.sweep.dir={sweep}"], tmp_path)
+    _wait_for_rounds(sweep / "0-least_confident-s0" / "rounds.csv", process, 5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 128 + signal.SIGTERM, err[-3000:]
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name("al-research")
+    runs = client.search_runs([experiment.experiment_id])
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    jobs = [r for r in runs if r.data.tags.get("summary") != "true"]
+    assert [(r.data.tags["seed"], r.info.status) for r in jobs] == [("0", "KILLED")]
+    assert not list(sweep.glob("1-*")) and not list(sweep.glob("2-*"))
+    account = json.loads((sweep / "jobs.json").read_text())
+    assert [j["status"] for j in account] == ["KILLED", "NOT RUN", "NOT RUN"]

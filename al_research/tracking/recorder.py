@@ -274,7 +274,11 @@ def job_folder() -> Path | None:
         return None
     if not HydraConfig.initialized():
         return None
-    return Path(HydraConfig.get().runtime.output_dir)
+    from omegaconf import OmegaConf
+
+    folder = OmegaConf.select(HydraConfig.get(), "runtime.output_dir", default=None,
+                              throw_on_missing=False)
+    return Path(folder) if folder else None  # None in a sweep's own process (no job)
 
 
 def lost_message(recorder: RunRecorder) -> str:
@@ -311,6 +315,7 @@ def mlflow_run(
     (default: the Hydra job's folder) receives what the store cannot take if it goes down.
     """
     client = _client(uri)
+    local_dir = local_dir or job_folder()
     _reap(client, experiment_id)
     all_tags = {**{k: str(v) for k, v in tags.items()}, **liveness.process_tags()}
     try:
@@ -322,7 +327,7 @@ def mlflow_run(
                                    f"{' '.join(str(error).split())[:200]}") from error
         raise
     run_id = run.info.run_id
-    recorder = RunRecorder(client, run_id, local_dir=local_dir or job_folder(), uri=uri)
+    recorder = RunRecorder(client, run_id, local_dir=local_dir, uri=uri)
     heartbeat = liveness.Heartbeat(client, run_id, heartbeat_seconds).start()
     status = "FAILED"
     try:
