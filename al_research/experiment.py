@@ -103,6 +103,7 @@ def run(cfg: DictConfig | Config) -> float:
     from al_research.tracking import mlflow_run, prepare_store, resolve_tracking_uri, ui_command
     from al_research.tracking.names import Tag, flag
     from al_research.tracking.provenance import context_tags, log_hydra_record, log_split
+    from al_research.tracking.sweep_run import PARENT_TAG, parent_of
 
     conf = validate(cfg)  # range and cross-field errors surface before any work
     resolved = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
@@ -130,12 +131,16 @@ def run(cfg: DictConfig | Config) -> float:
         Tag.TEST_SELECTED: flag(conf.model.early_stopping.enabled
                                 and conf.model.early_stopping.monitor == Monitor.test),
         Tag.GROUND_TRUTH: flag(strategy.labels_whole_pool),
+        Tag.SUMMARY: flag(False),  # so `tags.summary != 'true'` selects the experiment runs
         Tag.DEVICE: "gpu" if gpus() else "cpu",
         **{f"strategy.{k}": v for k, v in flatten(dict(conf.strategy.params)).items()},
         CONFIG_HASH_TAG: config_hash(resolved),  # resume: a sweep run again skips this config
     }
     if ctx.sweep is not None:
         tags.update({Tag.SWEEP: ctx.sweep, Tag.JOB_NUM: ctx.job_num})
+        parent = parent_of(ctx.sweep)
+        if parent is not None and parent["uri"] == uri:
+            tags[PARENT_TAG] = parent["run_id"]  # a child of the sweep's run
     tags = context_tags(tags, ctx.overrides)
     with mlflow_run(uri, experiment_id, run_name(conf), tags) as recorder:
         recorder.log_params(flatten(resolved))

@@ -57,6 +57,14 @@ def test_multirun_lands_every_job_and_reports_at_the_end(tmp_path):
     experiment = client.get_experiment_by_name("al-research")
     summaries = client.search_runs([experiment.experiment_id], "tags.summary = 'true'")
     assert len(summaries) == 1 and summaries[0].data.tags["sweep"] == str(sweep)
+    # the sweep is one parent run: its jobs are its children, the report is in its artifacts
+    (parent,) = summaries
+    assert parent.info.status == "FINISHED" and parent.info.run_name == f"sweep {sweep.name}"
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
+    jobs = client.search_runs([experiment.experiment_id], "tags.summary != 'true'")
+    assert sorted(r.info.run_id for r in jobs) == sorted(r.info.run_id for r in runs)
+    report_files = [a.path for a in client.list_artifacts(parent.info.run_id, "report")]
+    assert "report/summary.md" in report_files
 
 
 @pytest.mark.slow

@@ -1,0 +1,116 @@
+"""A sweep is one MLflow parent run; each of its jobs is a child run (MLflow's nested runs).
+
+The launching process opens the parent when the sweep starts (`SweepRun`, a Hydra callback)
+and records its id in `<sweep dir>/.mlflow_parent_run`, where every job, in whatever process or
+on whatever node it runs, finds it and tags itself `mlflow.parentRunId`. The sweep-end report
+logs its summary into the parent and ends it. The MLflow UI then shows one expandable row per
+sweep. A run outside a sweep stays a plain run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from al_research.tracking.names import TRUE, Tag
+
+log = logging.getLogger(__name__)
+
+PARENT_FILE = ".mlflow_parent_run"
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag for nesting
+_heartbeats: dict[str, Any] = {}
+
+
+def parent_of(sweep_dir: str | Path) -> dict[str, str] | None:
+    """The parent run recorded for a sweep folder: {"run_id", "uri", "experiment_id"}."""
+    path = Path(sweep_dir) / PARENT_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def start_parent(uri: str, experiment_name: str, sweep_dir: str, n_jobs: int | None = None
+                 ) -> str:
+    """Open the sweep's parent run (RUNNING until the report ends it) and record its id."""
+    from al_research.tracking import liveness
+    from al_research.tracking.provenance import context_tags
+    from al_research.tracking.store import _client, prepare_store
+
+    experiment_id = prepare_store(uri, experiment_name)
+    client = _client(uri)
+    tags = {Tag.SUMMARY: TRUE, Tag.SUMMARY_OF: f"sweep:{sweep_dir}", Tag.SWEEP: sweep_dir,
+            **liveness.process_tags()}
+    if n_jobs is not None:
+        tags["jobs"] = str(n_jobs)
+    run = client.create_run(experiment_id, run_name=f"sweep {Path(sweep_dir).name}",
+                            tags=context_tags(tags))
+    run_id = run.info.run_id
+    folder = Path(sweep_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PARENT_FILE).write_text(json.dumps(
+        {"run_id": run_id, "uri": uri, "experiment_id": experiment_id}))
+    _heartbeats[run_id] = liveness.Heartbeat(client, run_id).start()
+    return run_id
+
+
+def end_parent(sweep_dir: str | Path, status: str = "FINISHED") -> None:
+    """End the sweep's parent run, if it is still running."""
+    from al_research.tracking.store import _client
+
+    parent = parent_of(sweep_dir)
+    if parent is None:
+        return
+    beat = _heartbeats.pop(parent["run_id"], None)
+    if beat is not None:
+        beat.stop()
+    client = _client(parent["uri"])
+    if client.get_run(parent["run_id"]).info.status == "RUNNING":
+        client.set_terminated(parent["run_id"], status)
+
+
+class SweepRun(Callback):
+    """Opens the parent run at sweep start; ends it at sweep end (or at exit after a failure),
+    after the report (which logs into it) when it is listed before `report`."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._sweep: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        from al_research.sweeps import sweep_jobs
+        from al_research.tracking.store import resolve_tracking_uri
+
+        sweep = str(config.hydra.sweep.dir)
+        try:
+            n_jobs = len(sweep_jobs(config))
+        except Exception:
+            n_jobs = None
+        run_id = start_parent(resolve_tracking_uri(config.tracking.uri),
+                              str(config.tracking.experiment_name), sweep, n_jobs)
+        log.info("Sweep run %s: its jobs are its child runs", run_id)
+        self._sweep = sweep
+        atexit.register(self._end_after_failure)
+
+    def _end_after_failure(self) -> None:
+        if self._sweep is not None:
+            self._end("FAILED")
+
+    def _end(self, status: str) -> None:
+        sweep, self._sweep = self._sweep, None
+        try:
+            end_parent(sweep, status)
+        except Exception:  # the store may be gone; the reaper marks it later
+            log.warning("could not end the sweep's parent run", exc_info=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self._sweep is not None:
+            self._end("FINISHED")
