@@ -197,8 +197,21 @@ class LabelFairConfig:
 class TrackingConfig:
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<project root>/mlflow.db
     experiment_name: str = "al-research"
-    histograms: bool = True  # a confidence histogram image per round
+    histograms: bool = True  # per round: confidence and strategy-score histogram images
     tags: dict[str, str] = field(default_factory=dict)  # extra run tags, e.g. protocol: article
+    system_metrics: bool = False  # MLflow's CPU/memory/disk sampling (needs psutil)
+    system_metrics_seconds: float = 10.0  # its sampling interval
+
+    def __post_init__(self) -> None:
+        _require(self.system_metrics_seconds > 0,
+                 "tracking.system_metrics_seconds must be positive, got "
+                 f"{self.system_metrics_seconds}")
+        if self.system_metrics:
+            import importlib.util
+
+            _require(importlib.util.find_spec("psutil") is not None,
+                     "tracking.system_metrics=true needs psutil: pip install psutil "
+                     "(or the al-research[system-metrics] extra)")
 
 
 @dataclass

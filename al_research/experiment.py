@@ -6,9 +6,11 @@ loop, and let `tracking.rounds`, `baselines` and the recorder log what they meas
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,12 +150,30 @@ def run(cfg: DictConfig | Config) -> float:
         log_split(recorder.client, recorder.run_id, split, conf.data.source, conf.data.path,
                   conf.data.name)
         log_hydra_record(recorder, ctx.output_dir)
-        final = _run_logged(conf, split, model, strategy, recorder, ctx)
+        with system_metrics(conf, recorder.run_id, uri):
+            final = _run_logged(conf, split, model, strategy, recorder, ctx)
         run_id = recorder.run_id
     log.info("MLflow run %s (%s) in experiment %r at %s", run_id, run_name(conf),
              conf.tracking.experiment_name, uri)
     log.info("Browse it: %s", ui_command(uri))
     return final
+
+
+@contextlib.contextmanager
+def system_metrics(conf: Config, run_id: str, uri: str) -> Iterator[None]:
+    """MLflow's system metrics (CPU, memory, disk, network) sampled during the run, if asked."""
+    if not conf.tracking.system_metrics:
+        yield
+        return
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    monitor = SystemMetricsMonitor(run_id, sampling_interval=conf.tracking.system_metrics_seconds,
+                                   tracking_uri=uri)
+    monitor.start()
+    try:
+        yield
+    finally:
+        monitor.finish()
 
 
 def other_model(conf: Config, name: str) -> Config:

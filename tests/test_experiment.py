@@ -171,3 +171,10 @@ def test_label_fair_scores_train_fresh_models_on_the_final_labels(store_uri, cli
     with pytest.raises(ConfigError, match="valid"):
         run(compose([*SHORT, f"tracking.uri={store_uri}", "label_fair.models=[nosuchmodel]"]))
     assert len(_only_run(client_for(store_uri))) == 1  # refused before a run opened
+
+
+def test_system_metrics_when_asked(store_uri, client_for):
+    run(compose([*SHORT, f"tracking.uri={store_uri}", "tracking.system_metrics=true",
+                 "tracking.system_metrics_seconds=0.2"]))
+    (r,) = _only_run(client_for(store_uri))
+    assert any(k.startswith("system/cpu_utilization") for k in r.data.metrics), r.data.metrics
