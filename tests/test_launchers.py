@@ -164,6 +164,15 @@ LONG = ["budget=1000", "data.pool_size=2000", "clustering.enabled=false",
         "tracking.histograms=false"]
 
 
+def _polled_runs(uri: str) -> list:
+    """The runs so far, read while the sweep may be creating the store: through
+    prepare_store, which takes the store's lock, so this reader never races the creation."""
+    from al_research.tracking import prepare_store
+
+    prepare_store(uri, "al-research")
+    return experiment_runs(uri)[1]
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_sweep_does_not_stop_the_sweep(tmp_path):
     """kill -9 of a worker: the pool breaks (loky kills its other workers too); the jobs not
@@ -186,8 +195,7 @@ def test_a_worker_killed_mid_sweep_does_not_stop_the_sweep(tmp_path):
     deadline = time.monotonic() + 300
     victim = None
     while victim is None:
-        _, runs = experiment_runs(uri)
-        running = [r for r in runs if r.info.status == "RUNNING"]
+        running = [r for r in _polled_runs(uri) if r.info.status == "RUNNING"]
         if running:
             victim = running[0]
         assert process.poll() is None, process.communicate()[1][-3000:]
@@ -269,8 +277,7 @@ def test_a_submitit_job_killed_mid_sweep_does_not_stop_the_others(tmp_path):
     deadline = time.monotonic() + 300
     victim = None
     while victim is None:
-        _, runs = experiment_runs(uri)
-        running = [r for r in runs if r.info.status == "RUNNING"]
+        running = [r for r in _polled_runs(uri) if r.info.status == "RUNNING"]
         if running:
             victim = running[0]
         assert process.poll() is None, process.communicate()[1][-3000:]

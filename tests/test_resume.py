@@ -67,6 +67,7 @@ def test_a_sweep_stopped_midway_and_run_again_has_every_configuration_once(tmp_p
     first = _sweep(args, tmp_path)
     deadline = time.monotonic() + 300
     while True:  # stop it once one job has finished: the others are running or queued
+        prepare_store(uri, "al-research")  # (under the store's lock: never racing its creation)
         _, runs = experiment_runs(uri)
         if any(r.info.status == "FINISHED" for r in runs):
             break
