@@ -55,7 +55,8 @@ def test_a_path_that_is_not_a_database_fails_naming_the_uri(tmp_path, kind):
 @pytest.mark.slow
 def test_processes_creating_one_fresh_store_at_once_leave_it_usable(tmp_path):
     """Four processes race to create the same store (a start time shared to the millisecond);
-    the file lock beside the database makes one of them create it."""
+    the file lock beside the database makes one of them create it, in a file of its own moved
+    into place when whole."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     start_at = time.time() + 12  # after every process has imported MLflow
     script = ("import sys, time\n"
@@ -78,6 +79,8 @@ def test_processes_creating_one_fresh_store_at_once_leave_it_usable(tmp_path):
     client.log_metric(run.info.run_id, "m", 1.0)
     client.set_terminated(run.info.run_id)
     assert [e.name for e in client.search_experiments()].count("raced") == 1
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == ["mlartifacts", "mlflow.db", "mlflow.db.lock"], leftovers
 
 
 # -- servers ----------------------------------------------------------------------------------

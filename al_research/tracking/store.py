@@ -98,7 +98,8 @@ def _one_line(error: BaseException) -> str:
 
 
 def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
-    """The database file can be created, opened and written (a rolled-back write)."""
+    """The database's folder can be written and, if the file exists, it opens as SQLite and
+    takes a (rolled-back) write. An absent file is not created here (`_create_sqlite_schema`)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -111,8 +112,9 @@ def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
     if path.is_dir():
         raise StoreUnavailable(f"MLflow store {uri} cannot be used: {path} is a folder, not a "
                                "SQLite database file")
+    target = path if path.exists() else path.with_name(f".{path.name}.check-{os.getpid()}")
     try:
-        connection = sqlite3.connect(str(path), timeout=timeout, isolation_level=None)
+        connection = sqlite3.connect(str(target), timeout=timeout, isolation_level=None)
     except sqlite3.Error as error:
         raise StoreUnavailable(f"MLflow store {uri} cannot be used: {error}") from error
     try:
@@ -124,6 +126,27 @@ def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
         raise StoreUnavailable(f"MLflow store {uri} cannot be written: {error}") from error
     finally:
         connection.close()
+        if target != path:
+            target.unlink(missing_ok=True)
+
+
+def _create_sqlite_schema(path: Path) -> None:
+    """Create MLflow's schema in a file of its own, then move it into place atomically: no
+    other process (ours, or an `mlflow ui`) ever sees a half-made store and races to finish it,
+    which can leave a store broken for good ("table ... already exists")."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    fresh = path.with_name(f".{path.name}.creating-{os.getpid()}")
+    fresh.unlink(missing_ok=True)
+    fresh_uri = f"sqlite:///{fresh}"
+    try:
+        SqlAlchemyStore(fresh_uri, str(path.parent / "mlartifacts"))  # runs the migrations
+        engine = SqlAlchemyStore._engine_map.pop(fresh_uri, None)
+        if engine is not None:
+            engine.dispose()
+        os.replace(fresh, path)
+    finally:
+        fresh.unlink(missing_ok=True)
 
 
 def check_server(uri: str, deadline: float) -> None:
@@ -249,7 +272,8 @@ def prepare_store(uri: str, experiment_name: str, timeout: float = CHECK_SECONDS
     `StoreUnavailable`, one line naming the URI.
 
     Called before a sweep's jobs start and again by each job. A fresh SQLite store is created
-    under a file lock beside the database, so any number of processes may call this at once.
+    under a file lock beside the database, in a file of its own moved into place when whole,
+    so any number of processes may call this at once (and readers never see it half-made).
     """
     limit_http_retries()
     deadline = time.monotonic() + timeout
@@ -269,6 +293,8 @@ def prepare_store(uri: str, experiment_name: str, timeout: float = CHECK_SECONDS
         elif uri.startswith(("http://", "https://")):
             check_server(uri, deadline)
     try:
+        if lock is not None and (not path.exists() or path.stat().st_size == 0):
+            _with_deadline(lambda: _create_sqlite_schema(path), deadline, uri)
         experiment_id = _with_deadline(
             lambda: _get_or_create_experiment(uri, experiment_name, uri not in _checked),
             deadline, uri)
