@@ -185,13 +185,13 @@ def test_article_ablation_flips_one_factor_per_configuration() -> None:
 
     honest = config("honest")
     assert (honest[WARM], honest[MONITOR], honest["initial"],
-            honest["self_training.max_rounds"]) == (True, "val", "random", None)
+            honest["self_training.max_rounds"]) == (True, "val", "random", 40)
     changed = {o: {k: v for k, v in config(o).items() if honest.get(k) != v} for o in options}
     assert changed == {
         "honest": {}, "cold_start": {WARM: False}, "test_stopping": {MONITOR: "test"},
-        "first_initial": {"initial": "first"}, "self_training_400": {
-            "self_training.max_rounds": 40},
-        "article": {MONITOR: "test", "initial": "first", "self_training.max_rounds": 40}}
+        "first_initial": {"initial": "first"}, "self_training_whole_pool": {
+            "self_training.max_rounds": None},
+        "article": {MONITOR: "test", "initial": "first", "self_training.max_rounds": None}}
 
 
 @pytest.mark.slow
