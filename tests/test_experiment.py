@@ -44,6 +44,10 @@ def test_short_run_logs_every_round(store_uri, client_for):
     images = _artifacts(client, r.info.run_id, "images")
     histograms = [p for p in images if "confidence_histogram" in p and p.endswith(".png")]
     assert sorted(int(p.split("+step+")[1].split("+")[0]) for p in histograms) == [10, 20, 30]
+    from PIL import Image
+
+    with Image.open(client.download_artifacts(r.info.run_id, histograms[0])) as image:
+        assert image.mode == "P" and image.size == (256, 176)  # a 16-colour palette PNG
     assert "plots/learning_curve.png" in _artifacts(client, r.info.run_id, "plots")
     kmeans = _artifacts(client, r.info.run_id, "kmeans")
     assert "kmeans/centroids.png" in kmeans and len(kmeans) == 11

@@ -57,6 +57,18 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, outage_types)
 
 
+PALETTE_COLORS = 16  # step images are flat-coloured plots: a third of the PNG's bytes
+
+
+def palette_image(image: np.ndarray):
+    """An RGB plot as a 16-colour palette image (PIL): the PNG MLflow writes is ~3 KB instead of
+    ~10 KB, with no visible change; MLflow's own WebP thumbnail beside it is unchanged."""
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(image, dtype=np.uint8)).quantize(
+        PALETTE_COLORS, method=Image.Quantize.FASTOCTREE)
+
+
 class _BackgroundImages:
     """Step images logged by MLflow's own `log_image(key=, step=)` on one background thread.
 
@@ -79,7 +91,8 @@ class _BackgroundImages:
         if self._cancelled:
             return
         try:
-            self.client.log_image(self.run_id, image, key=key, step=step, timestamp=timestamp)
+            self.client.log_image(self.run_id, palette_image(image), key=key, step=step,
+                                  timestamp=timestamp)
         except Exception:
             self._cancelled = True
             raise
