@@ -146,6 +146,8 @@ def test_store_setup_is_idempotent_and_keeps_artifacts_beside_the_db(store_uri, 
     first = prepare_store(store_uri, "exp one")
     assert prepare_store(store_uri, "exp one") == first
     location = client_for(store_uri).get_experiment(first).artifact_location
+    kind = client_for(store_uri).get_experiment(first).tags["mlflow.experimentKind"]
+    assert kind == "custom_model_development"  # the UI's "Model training" view
     assert location.startswith((tmp_path / "mlartifacts").as_uri())
     assert (tmp_path / "mlflow.db").exists()
 

@@ -18,6 +18,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DB_NAME = "mlflow.db"
+# The MLflow 3 UI opens an experiment with this tag in its "Model training" view (runs, charts,
+# step images) rather than the GenAI traces view.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 CHECK_SECONDS = 25.0  # the store check's deadline: a job fails within 30 s if the store is down
 CONNECT_SECONDS = 10.0  # how long a refused connection is retried (a server still starting)
 
@@ -221,7 +224,8 @@ def _get_or_create_experiment(uri: str, experiment_name: str, check: bool = True
             break
         try:
             experiment_id = client.create_experiment(
-                experiment_name, artifact_location=_artifact_location(uri, experiment_name))
+                experiment_name, artifact_location=_artifact_location(uri, experiment_name),
+                tags={EXPERIMENT_KIND_TAG: "custom_model_development"})
             break
         except MlflowException as error:
             if "already exists" not in str(error).lower():
