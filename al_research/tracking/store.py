@@ -22,6 +22,7 @@ DB_NAME = "mlflow.db"
 # step images) rather than the GenAI traces view.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 CHECK_SECONDS = 25.0  # the store check's deadline: a job fails within 30 s if the store is down
+SCHEMA_SECONDS = 300.0  # creating a fresh SQLite schema: local work, however busy the machine
 CONNECT_SECONDS = 10.0  # how long a refused connection is retried (a server still starting)
 
 # MLflow's own HTTP limits (its defaults retry for ~4 minutes and wait 120 s per request).
@@ -241,7 +242,7 @@ def _get_or_create_experiment(uri: str, experiment_name: str, check: bool = True
     return experiment_id
 
 
-def _with_deadline(fn, deadline: float, uri: str):
+def _with_deadline(fn, deadline: float, uri: str, limit: float = CHECK_SECONDS):
     """Run `fn()` on a daemon thread; give up with StoreUnavailable at `deadline`."""
     box: dict[str, object] = {}
 
@@ -255,8 +256,7 @@ def _with_deadline(fn, deadline: float, uri: str):
     thread.start()
     thread.join(max(0.0, deadline - time.monotonic()))
     if thread.is_alive():
-        raise StoreUnavailable(f"MLflow store {uri} did not answer within "
-                               f"{CHECK_SECONDS:.0f} s")
+        raise StoreUnavailable(f"MLflow store {uri} did not answer within {limit:.0f} s")
     if "error" in box:
         error = box["error"]
         if isinstance(error, StoreUnavailable):
@@ -289,16 +289,21 @@ def prepare_store(uri: str, experiment_name: str, timeout: float = CHECK_SECONDS
             from filelock import FileLock, Timeout
 
             lock = FileLock(str(path) + ".lock")
-            try:
-                lock.acquire(timeout=max(0.1, deadline - time.monotonic()))
+            try:  # the holder may be creating the schema: local work, slow on a busy machine
+                lock.acquire(timeout=SCHEMA_SECONDS)
             except Timeout as error:
                 raise StoreUnavailable(f"MLflow store {uri} is busy: another process held its "
-                                       f"lock {lock.lock_file} for {timeout:.0f} s") from error
+                                       f"lock {lock.lock_file} for {SCHEMA_SECONDS:.0f} s"
+                                       ) from error
         elif uri.startswith(("http://", "https://")):
             check_server(uri, deadline)
     try:
         if lock is not None and (not path.exists() or path.stat().st_size == 0):
-            _with_deadline(lambda: _create_sqlite_schema(path), deadline, uri)
+            # creating the schema is local work (MLflow's migrations: seconds, more on a busy
+            # machine), not a sign of an unreachable store: it gets its own, longer, deadline
+            _with_deadline(lambda: _create_sqlite_schema(path),
+                           time.monotonic() + SCHEMA_SECONDS, uri, SCHEMA_SECONDS)
+        deadline = max(deadline, time.monotonic() + min(timeout, 10.0))
         experiment_id = _with_deadline(
             lambda: _get_or_create_experiment(uri, experiment_name, uri not in _checked),
             deadline, uri)
