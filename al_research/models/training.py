@@ -101,7 +101,7 @@ class CompiledNetwork:
     def _initializers(model: Any, weights: list[Any]) -> list[Any]:
         """Each trainable variable's initializer, from the layer that owns it."""
         owner: dict[int, Any] = {}
-        for layer in model._flatten_layers(include_self=False):
+        for layer in model.layers:
             for attr in ("kernel", "bias"):
                 variable = getattr(layer, attr, None) if layer.built else None
                 if variable is not None:
