@@ -155,7 +155,7 @@ def run(cfg: DictConfig | Config) -> float:
         run_id = recorder.run_id
     log.info("MLflow run %s (%s) in experiment %r at %s", run_id, run_name(conf),
              conf.tracking.experiment_name, uri)
-    log.info("Browse it: %s", ui_command(uri))
+    log.info("Browse it: %s", ui_command(uri, experiment_id))
     return final
 
 

@@ -16,6 +16,7 @@ def test_default_experiment_end_to_end(tmp_path):
     assert f"mlflow ui --backend-store-uri {uri}" in out
     client, runs = experiment_runs(uri)
     (r,) = runs
+    assert f"/#/experiments/{r.info.experiment_id}/runs?workflowType=machine_learning" in out
     assert r.info.status == "FINISHED"
     assert len(r.data.tags["mlflow.source.git.commit"]) == 40  # run from this checkout
     assert r.data.tags["git_dirty"] in ("true", "false")
@@ -59,7 +60,8 @@ def test_multirun_lands_every_job_and_reports_at_the_end(tmp_path):
     assert len(summaries) == 1 and summaries[0].data.tags["sweep"] == str(sweep)
     # the sweep is one parent run: its jobs are its children, the report is in its artifacts
     (parent,) = summaries
-    assert parent.info.status == "FINISHED" and parent.info.run_name == f"sweep {sweep.name}"
+    assert parent.info.status == "FINISHED"
+    assert parent.info.run_name == f"sweep {tmp_path.name}/sweep"
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {parent.info.run_id}
     jobs = client.search_runs([experiment.experiment_id], "tags.summary != 'true'")
     assert sorted(r.info.run_id for r in jobs) == sorted(r.info.run_id for r in runs)

@@ -72,6 +72,11 @@ def log_summary_run(report: Report, files: Sequence[Path]) -> str:
     return run_id
 
 
+def _unit(value: float) -> float:
+    """An accuracy bound clipped to [0, 1] (a t-interval can pass 1); NaN stays NaN."""
+    return min(1.0, max(0.0, value)) if value == value else value
+
+
 def _log_contents(recorder, report: Report, files: Sequence[Path]) -> None:
     from mlflow.entities import Metric as MlflowMetric
 
@@ -85,8 +90,8 @@ def _log_contents(recorder, report: Report, files: Sequence[Path]) -> None:
     for s in report.summaries:
         prefix = metric_name(s.arm)
         recorder.log_metrics({f"{prefix}/final_test_accuracy_mean": s.final.mean,
-                              f"{prefix}/final_test_accuracy_ci_low": s.final.low,
-                              f"{prefix}/final_test_accuracy_ci_high": s.final.high,
+                              f"{prefix}/final_test_accuracy_ci_low": _unit(s.final.low),
+                              f"{prefix}/final_test_accuracy_ci_high": _unit(s.final.high),
                               f"{prefix}/aulc_mean": s.aulc.mean,
                               f"{prefix}/runs": s.n_runs})
     now = int(time.time() * 1000)

@@ -53,11 +53,18 @@ def resolve_tracking_uri(configured: str | None = None) -> str:
     return f"sqlite:///{project_root() / DB_NAME}"
 
 
-def ui_command(uri: str) -> str:
-    """How to browse a store: `mlflow ui` for a local database, the server's address otherwise."""
+UI_VIEW = "?workflowType=machine_learning"  # MLflow 3's "Model training" view, not GenAI's
+
+
+def ui_command(uri: str, experiment_id: str | None = None) -> str:
+    """How to browse a store: `mlflow ui` for a local database, the server's address otherwise,
+    with the experiment's runs page in MLflow 3's Model training view (it opens in its GenAI
+    view otherwise; the choice is remembered per browser)."""
+    page = f"#/experiments/{experiment_id}/runs{UI_VIEW}" if experiment_id else f"{UI_VIEW}"
     if uri.startswith(("http://", "https://")):
-        return f"open {uri} in a browser"
-    return f"mlflow ui --backend-store-uri {uri}"
+        return f"open {uri.rstrip('/')}/{page} in a browser"
+    return (f"mlflow ui --backend-store-uri {uri}   then open "
+            f"http://127.0.0.1:5000/{page}")
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -36,6 +36,12 @@ def parent_of(sweep_dir: str | Path) -> dict[str, str] | None:
         return None
 
 
+def sweep_run_name(sweep_dir: str | Path) -> str:
+    """`sweep <date>/<time>` for Hydra's default folders: the last two parts of the path."""
+    path = Path(sweep_dir)
+    return f"sweep {path.parent.name}/{path.name}" if path.parent.name else f"sweep {path.name}"
+
+
 def start_parent(uri: str, experiment_name: str, sweep_dir: str, n_jobs: int | None = None
                  ) -> str:
     """Open the sweep's parent run (RUNNING until the report ends it) and record its id."""
@@ -49,7 +55,7 @@ def start_parent(uri: str, experiment_name: str, sweep_dir: str, n_jobs: int | N
             **liveness.process_tags()}
     if n_jobs is not None:
         tags["jobs"] = str(n_jobs)
-    run = client.create_run(experiment_id, run_name=f"sweep {Path(sweep_dir).name}",
+    run = client.create_run(experiment_id, run_name=sweep_run_name(sweep_dir),
                             tags=context_tags(tags))
     run_id = run.info.run_id
     folder = Path(sweep_dir)
