@@ -238,6 +238,7 @@ class Config:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     label_fair: LabelFairConfig = field(default_factory=LabelFairConfig)
     rerun: bool = False  # run even if a FINISHED run with the same config exists (resume.py)
+    skip_incompatible: bool = False  # a strategy the model cannot serve: skip the job, no run
 
     def __post_init__(self) -> None:
         _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from al_research.config import Config, Initial, Monitor, flatten, load_params, validate
 from al_research.data import Split, make_split
-from al_research.models.base import Learner, TrainingSpec
+from al_research.models.base import CapabilityError, Learner, TrainingSpec
 from al_research.runtime import configure_tensorflow, gpus, reset_tensorflow_state, seed_everything
 from al_research.strategies.base import Strategy
 
@@ -115,7 +115,13 @@ def run(cfg: DictConfig | Config) -> float:
     seed_everything(conf.seed)
     model = build_model(conf, split)  # e.g. a CNN on non-image data fails here
     strategy = build_strategy(conf.strategy._target_, conf.strategy.params)
-    strategy.check_model(model, conf.model.name)
+    try:
+        strategy.check_model(model, conf.model.name)
+    except CapabilityError as error:
+        if not conf.skip_incompatible:
+            raise
+        log.warning("skipped (skip_incompatible=true): %s", error)
+        return float("nan")
     if conf.model.early_stopping.enabled and conf.model.early_stopping.monitor == Monitor.test:
         log.warning(TEST_SELECTED_WARNING)
 
@@ -209,8 +215,8 @@ def label_fair_scores(conf: Config, split: Split, pool) -> dict[str, float]:
     return scores
 
 
-def _initial_set(conf: Config, split: Split, strategy: Strategy, anchors: np.ndarray | None
-                 ) -> np.ndarray:
+def _initial_set(conf: Config, split: Split, strategy: Strategy, anchors: np.ndarray | None,
+                 static: dict) -> np.ndarray:
     from al_research.loop import initial_indices
 
     pool_size = len(split.pool_x)
@@ -221,7 +227,8 @@ def _initial_set(conf: Config, split: Split, strategy: Strategy, anchors: np.nda
     if conf.initial in (Initial.typiclust, Initial.probcover):
         from al_research.strategies import cold_start_selector
 
-        selector = cold_start_selector(conf.initial.value, split.pool_x)
+        selector = cold_start_selector(conf.initial.value, split.pool_x,
+                                       n_classes=split.n_classes, static=static)
     return initial_indices(conf.initial.value, conf.initial_size, pool_size, rng,
                            kmeans_nearest=anchors, selector=selector)
 
@@ -244,7 +251,8 @@ def _run_logged(conf: Config, split: Split, model: Learner, strategy: Strategy, 
     if clustering or conf.initial == Initial.kmeans:
         anchors = kmeans_step(split, conf.clustering.k, conf.seed, conf.clustering.n_init,
                               recorder, held_out, lambda: build_model(conf, split))
-    initial = _initial_set(conf, split, strategy, anchors)
+    static: dict = {}  # model-independent features (PCA, graphs), kept across the rounds
+    initial = _initial_set(conf, split, strategy, anchors, static)
     budget = len(split.pool_x) if strategy.labels_whole_pool else conf.budget
 
     pool = LabelledPool(split.pool_x, oracle)
@@ -254,7 +262,7 @@ def _run_logged(conf: Config, split: Split, model: Learner, strategy: Strategy, 
     try:
         run_active_learning(model, pool, held_out, strategy, initial, conf.batch_size, budget,
                             np.random.default_rng([conf.seed, 2]),
-                            rounds, split.n_classes)
+                            rounds, split.n_classes, static)
     finally:  # an interrupted run keeps what it measured
         rounds.close()
         if scratch is not None:

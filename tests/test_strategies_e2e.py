@@ -15,9 +15,6 @@ from tests.conftest import SHORT, compose, experiment_runs
 STRATEGIES = [("margin", "softmax"), ("entropy", "softmax"), ("coreset", "softmax"),
               ("badge", "softmax"), ("typiclust", "softmax"), ("probcover", "softmax"),
               ("bald", "mlp"), ("coreset", "mlp"), ("badge", "mlp")]
-# Remove once the lead wires it: experiment passes split.n_classes to cold_start_selector, and
-# Config.skip_incompatible skips a (strategy, model) pair the model cannot serve.
-NEEDS_WIRING = pytest.mark.xfail(strict=True, reason="needs the experiment's wiring (see report)")
 SMALL_MLP = ["model.params.hidden=32", "model.early_stopping.patience=5",
              "model.early_stopping.max_epochs=60"]
 
@@ -56,7 +53,7 @@ def test_strategy_hyperparameters_tag_the_run(store_uri):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("initial", ["typiclust", pytest.param("probcover", marks=NEEDS_WIRING)])
+@pytest.mark.parametrize("initial", ["typiclust", "probcover"])
 def test_cold_start_initial_selection(store_uri, initial):
     run(compose([*SHORT, f"tracking.uri={store_uri}", f"initial={initial}", "seed=3"]))
     client, (r,) = experiment_runs(store_uri)
@@ -119,7 +116,6 @@ def test_scores_reach_the_round_log():
     assert rounds[0].score_name == "one_minus_margin" and len(rounds[0].scores) == 55
 
 
-@NEEDS_WIRING
 def test_the_comparison_sweep_covers_every_strategy_on_both_models():
     from omegaconf import OmegaConf
 
@@ -133,7 +129,6 @@ def test_the_comparison_sweep_covers_every_strategy_on_both_models():
     assert conf.skip_incompatible and conf.initial == "random"
 
 
-@NEEDS_WIRING
 def test_a_sweep_skips_bald_on_softmax_without_a_run(store_uri, caplog):
     result = run(compose([*SHORT, f"tracking.uri={store_uri}", "strategy=bald",
                           "skip_incompatible=true"]))

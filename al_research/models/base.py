@@ -6,8 +6,9 @@ TensorFlow lazily (inside methods, or through `al_research.models.training`), so
 can be validated against `Params` before TensorFlow loads.
 
 Embeddings: `embed(x)` returns the input of the model's last dense (softmax) layer, the
-penultimate features; for softmax regression the input itself. BADGE's gradient embedding of
-the last layer at the predicted label is `(p - onehot(argmax p)) ⊗ [embed(x), 1]`, so
+penultimate features; for softmax regression the input itself (`embeds_input = True`). BADGE's
+gradient embedding of the last layer at the predicted label is `(p - onehot(argmax p)) ⊗ h`
+with `h = embed(x)` (and a constant 1 appended for the bias with `strategy.params.bias`), so
 `embed` and `predict_proba` are all it needs: no separate gradient hook.
 """
 

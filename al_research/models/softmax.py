@@ -150,6 +150,7 @@ class SoftmaxRegression:
 
     Params: ClassVar[type] = SoftmaxParams
     has_dropout = False
+    embeds_input: ClassVar[bool] = True  # `embed(x)` is `x`: strategies may use the pool array
 
     def __init__(
         self,
