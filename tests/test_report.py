@@ -397,3 +397,16 @@ def test_a_sweep_report_counts_the_runs_it_reused(tmp_path: Path,
                                                       "least_confident": ["0"]}
     assert report.selection.sweep == "later"
     assert [c.seeds for c in report.comparisons if c.metric == "final_test_accuracy"] == [["0"]]
+
+
+def test_keys_implied_by_a_group_choice_do_not_name_arms():
+    from al_research.report.arms import arm_name, implied_by_choice
+
+    configs = [{"model.name": "softmax", "model.lr": "0.1", "seed": "0"},
+               {"model.name": "mlp", "model.lr": "0.01", "seed": "0"},
+               {"model.name": "mlp", "model.lr": "0.01", "seed": "1"}]
+    assert implied_by_choice(["model.name", "model.lr"], configs) == ["model.lr"]
+    configs.append({"model.name": "mlp", "model.lr": "0.001", "seed": "2"})  # swept within mlp
+    assert implied_by_choice(["model.name", "model.lr"], configs) == []
+    assert arm_name("margin", {"model.name": "softmax", "model.lr": "0.1"}) == \
+        "margin · model=softmax · model.lr=0.1"

@@ -100,11 +100,41 @@ def find_factors(records: Sequence[RunRecord]) -> Factors:
         for _, c in sorted(configs, key=lambda rc: (_job_num(rc[0]), rc[0].start_time)):
             first_job.setdefault(c.get(key, ABSENT), len(first_job))
         reference[key] = min(counts, key=lambda v: (-counts[v], first_job.get(v, 1 << 30), v))
+    for key in implied_by_choice(list(reference), [c for _, c in configs]):
+        del reference[key]
     return Factors(reference)
 
 
+CHOICE_GROUPS = ("model", "data")  # config groups whose `<group>.name` names the choice
+
+
+def implied_by_choice(keys: Sequence[str], configs: Sequence[Mapping[str, str]]) -> list[str]:
+    """Keys that vary only because a group's choice varies (`model.lr` when the sweep is over
+    `model=softmax,mlp`): within each choice they take one value, so `model.name` says it all
+    and the arm is named `model=mlp`, not by every key of the MLP's config."""
+    implied = []
+    for group in CHOICE_GROUPS:
+        choice = f"{group}.name"
+        if choice not in keys:
+            continue
+        for key in keys:
+            if not key.startswith(f"{group}.") or key == choice:
+                continue
+            values: dict[str, set[str]] = defaultdict(set)
+            for c in configs:
+                values[c.get(choice, ABSENT)].add(c.get(key, ABSENT))
+            if all(len(v) == 1 for v in values.values()):
+                implied.append(key)
+    return implied
+
+
 def arm_name(strategy: str, deviations: Mapping[str, str]) -> str:
-    return SEPARATOR.join([strategy, *(f"{k}={v}" for k, v in deviations.items())])
+    """`strategy · key=value ...`; a group's choice reads as on the command line: `model=mlp`."""
+    def short(key: str) -> str:
+        group = key[: -len(".name")] if key.endswith(".name") else ""
+        return group if group in CHOICE_GROUPS else key
+
+    return SEPARATOR.join([strategy, *(f"{short(k)}={v}" for k, v in deviations.items())])
 
 
 def assign_arms(records: Sequence[RunRecord]) -> Factors:
