@@ -410,3 +410,35 @@ def test_keys_implied_by_a_group_choice_do_not_name_arms():
     assert implied_by_choice(["model.name", "model.lr"], configs) == []
     assert arm_name("margin", {"model.name": "softmax", "model.lr": "0.1"}) == \
         "margin · model=softmax · model.lr=0.1"
+
+
+def test_ranking_is_the_mean_per_seed_rank_within_the_configuration(
+        store: Store, main_report: rp.Report) -> None:
+    from al_research.report.ranking import ranking_table
+
+    final = finals(store, MAIN)
+    rows = {r.arm: r for r in ranking_table(main_report.arms)}
+    assert set(rows) == {"random", "least_confident"}
+    seeds = ("0", "1", "2")
+    # two arms: on each seed the better one ranks 1, the other 2, a tie 1.5 each
+    expected = np.mean([1.0 if final["least_confident"][s] > final["random"][s] else
+                        1.5 if final["least_confident"][s] == final["random"][s] else 2.0
+                        for s in seeds])
+    assert rows["least_confident"].rank_final == pytest.approx(expected)
+    assert rows["least_confident"].rank_final + rows["random"].rank_final == pytest.approx(3.0)
+    assert rows["random"].seeds == 3
+
+
+def test_small_multiples_draw_one_panel_per_arm(main_report: rp.Report, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    from al_research.report import figures
+
+    assert figures.plot_small_multiples(main_report, tmp_path / "few.png") is None  # 1 arm
+    assert not (tmp_path / "few.png").exists()
+    monkeypatch.setattr(figures, "SMALL_MULTIPLES_FROM", 1)
+    title = figures.plot_small_multiples(main_report, tmp_path / "one.png")
+    assert title and "random arm" in title
+    with Image.open(tmp_path / "one.png") as image:  # one panel: a single column
+        assert image.size[0] < 500

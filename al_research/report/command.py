@@ -11,7 +11,11 @@ from pathlib import Path
 
 from al_research.report.analysis import Report, analyse
 from al_research.report.arms import assign_arms, deduplicate
-from al_research.report.figures import plot_differences, plot_learning_curves
+from al_research.report.figures import (
+    plot_differences,
+    plot_learning_curves,
+    plot_small_multiples,
+)
 from al_research.report.render import console_summary, render_markdown, write_csvs
 from al_research.report.runs import (
     CURVE_METRIC,
@@ -36,6 +40,7 @@ def write_outputs(report: Report, out: Path) -> list[Path]:
     write_csvs(report, out)
     plot_learning_curves(report, out / "learning_curves.png")
     plot_differences(report, out / "difference_from_random.png")
+    plot_small_multiples(report, out / "learning_curves_by_arm.png")
     return sorted(p for p in out.iterdir() if p.is_file())
 
 

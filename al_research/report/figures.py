@@ -137,3 +137,48 @@ def plot_differences(report: Report, path: Path) -> str:
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return title
+
+
+SMALL_MULTIPLES_FROM = 3  # arms besides random: from this many on, one panel each
+
+
+def plot_small_multiples(report: Report, path: Path) -> str | None:
+    """One panel per arm (random and ground truth aside): its mean curve with the CI band over
+    the random arm it is paired with, in grey, on shared axes. Readable with nine strategies
+    and two models, where one plot of every curve is not. None when there are too few arms."""
+    from al_research.report.arms import baseline_for
+
+    arms = [a for a in report.arms if not a.ground_truth and a.strategy != "random"]
+    if len(arms) < SMALL_MULTIPLES_FROM:
+        return None
+    plt = _pyplot()
+    cols = min(4, len(arms))
+    rows = math.ceil(len(arms) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), dpi=100,
+                             sharex=True, sharey=True, squeeze=False)
+    for ax, arm in zip(axes.flat, arms, strict=False):
+        baseline, _ = baseline_for(arm, report.arms)
+        for a, color, label in ((baseline, "0.55", "random"), (arm, "tab:blue", "the arm")):
+            if a is None:
+                continue
+            est = a.step_estimates()
+            steps = sorted(est)
+            ax.plot(steps, [est[s].mean for s in steps], color=color, linewidth=1.4,
+                    label=label)
+            _band(ax, steps, [est[s] for s in steps], color, (0.0, 1.0))
+        final = t_estimate(r.final for r in arm.runs)
+        ax.set_title(f"{arm.label}\nfinal {final.mean:.3f} (n={final.n})", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(arms):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="lower right")
+    title = (f"Each arm (blue) against its random arm (grey): mean test accuracy, "
+             f"{CONFIDENCE:.0%} CI{_flag(report)}")
+    fig.suptitle(title, fontsize=10)
+    fig.supxlabel("labelled pool items", fontsize=9)
+    fig.supylabel("test accuracy", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return title

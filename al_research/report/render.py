@@ -148,6 +148,18 @@ def attribution_markdown(attribution: Attribution) -> str:
     return f"{table}\n\n{distance}"
 
 
+def _ranking_section(report: Report) -> list[str]:
+    from al_research.report.ranking import ranking_markdown, ranking_table
+
+    rows = ranking_table(report.arms)
+    if not rows:
+        return []
+    return ["## Ranking within each configuration", "", ranking_markdown(rows), "",
+            "Each seed ranks the configuration's arms (1: the best; ties share the mean rank) "
+            "by final test accuracy and by AULC; the ranks are averaged over the seeds that "
+            "every arm of the configuration has.", ""]
+
+
 def render_markdown(report: Report) -> str:
     sel = report.selection
     title = sel.sweep or sel.experiment or "all experiments"
@@ -180,7 +192,8 @@ def render_markdown(report: Report) -> str:
               "of labelled counts (the curve's mean level), per run, then averaged over seeds. "
               "Labels to reach the target per seed: each seed's first labelled count at or "
               "above it, mean ± 95% CI over the seeds that reached it.",
-              "", "## Test accuracy by labelled count", "", curve_table(report), "",
+              "", *_ranking_section(report),
+              "## Test accuracy by labelled count", "", curve_table(report), "",
               "## Paired comparison with random (final test accuracy)", "",
               comparison_table(report), "",
               "Differences are the arm minus the random arm of the same configuration on the "

@@ -81,11 +81,15 @@ def _log_contents(recorder, report: Report, files: Sequence[Path]) -> None:
     from mlflow.entities import Metric as MlflowMetric
 
     sel = report.selection
-    recorder.log_params({"target": report.target, "confidence": CONFIDENCE,
-                         "experiment": sel.experiment or "", "sweep": sel.sweep or "",
-                         "runs": report.n_runs,
-                         "test_selected_runs": report.test_selected_runs,
-                         "factors": report.factors.text()})
+    settings = {"target": report.target, "confidence": CONFIDENCE,
+                "experiment": sel.experiment or "", "sweep": sel.sweep or "",
+                "runs": report.n_runs, "test_selected_runs": report.test_selected_runs,
+                "factors": report.factors.text()}
+    if recorder.client.get_run(recorder.run_id).data.params:  # a report logged here before:
+        for key, value in settings.items():  # params cannot change, tags can
+            recorder.client.set_tag(recorder.run_id, f"report.{key}", str(value)[:5000])
+    else:
+        recorder.log_params(settings)
     recorder.log_metrics({"test_selected_runs": report.test_selected_runs})
     for s in report.summaries:
         prefix = metric_name(s.arm)
