@@ -91,9 +91,10 @@ def test_uncertainty_sampling_same_picks_and_utilities(ours, method):
     sk_picks, sk_util = UncertaintySampling(method=method, random_state=0).query(
         ids(N), labels_for(N, LABELLED), clf, fit_clf=False, batch_size=10,
         return_utilities=True)
-    query = ours().query(table_context(N, LABELLED, TableLearner(proba=PROBA)), 10)
+    ctx = table_context(N, LABELLED, TableLearner(proba=PROBA))
+    query = ours().query(ctx, 10)
     assert UNLABELLED[query.positions].tolist() == sk_picks.tolist()
-    np.testing.assert_allclose(query.scores, sk_util[0][UNLABELLED], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(ours().scores(ctx), sk_util[0][UNLABELLED], rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize(("ours", "method"), UNCERTAINTY, ids=[m for _, m in UNCERTAINTY])

@@ -149,10 +149,13 @@ class ScoringStrategy(Strategy):
     """A strategy that scores every unlabelled item and takes the `n` best (`top_k`)."""
 
     score_name: ClassVar[str] = "score"
+    # False when the scores are a function of the max-softmax confidence, whose histogram every
+    # round already logs (least-confident: 1 - confidence): no second, mirrored image
+    log_scores: ClassVar[bool] = True
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
         raise NotImplementedError
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         scores = self.scores(ctx)
-        return Query(top_k(scores, n), scores, self.score_name)
+        return Query(top_k(scores, n), scores if self.log_scores else None, self.score_name)

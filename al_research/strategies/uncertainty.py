@@ -29,6 +29,7 @@ class LeastConfident(ScoringStrategy):
     name: ClassVar[str] = "least_confident"
     score_name: ClassVar[str] = "least_confidence"
     requires = frozenset({"proba"})
+    log_scores: ClassVar[bool] = False  # 1 - confidence: the confidence histogram, mirrored
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
         return least_confidence(ctx.proba())
