@@ -35,8 +35,11 @@ test-fast: install ## The suite without the slow end-to-end runs
 lint: install ## ruff
 	$(BIN)/ruff check al_research tests benchmarks
 
-bench: install ## Speed against the Keras recipe and scikit-learn, and a parallel sweep (minutes)
+bench: install ## Every benchmark: peers, models, strategies, artifacts, parallel sweeps (~1 h)
 	$(BIN)/python benchmarks/compare_peers.py
+	$(BIN)/python benchmarks/models.py
+	$(BIN)/python benchmarks/strategies.py
+	$(BIN)/python benchmarks/artifacts.py
 	$(BIN)/python benchmarks/parallel_sweep.py
 
 ui: install ## Browse the local MLflow store

@@ -75,7 +75,7 @@ def test_step_images_logged_in_the_background_land_as_mlflow_step_images(store_u
     from PIL import Image
 
     first = next(p for p in paths if "+step+10+" in p and p.endswith(".png"))
-    pixels = np.asarray(Image.open(client.download_artifacts(run_id, first)))
+    pixels = np.asarray(Image.open(client.download_artifacts(run_id, first)).convert("RGB"))
     assert pixels[:, 10].max() == 255 and pixels[:, 20].max() == 0
 
 
