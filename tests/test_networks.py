@@ -106,6 +106,10 @@ def test_fixed_stopping_runs_max_epochs_and_keeps_the_last_weights(split):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="monitor"):
         MLP(MNIST, 10, None, spec(), params, 0)
+    with pytest.raises(ValueError, match="at least one"):
+        fixed.fit(x[:0], y[:0])
+    with pytest.raises(ValueError, match="784 features"):
+        fixed.fit(x[:, :64], y)
 
 
 def test_warm_start_continues_and_cold_start_restarts(split):
@@ -196,6 +200,33 @@ def test_mc_dropout_passes(split, make):
     again = model.predict_proba_samples(x, 6)
     assert not np.array_equal(samples, again)  # each call draws new masks
     np.testing.assert_array_equal(model.predict_proba(x), model.predict_proba(x))  # no dropout
+
+
+@pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp", "cnn"])
+def test_mc_passes_from_one_forward_pass_equal_keras_dropout_passes(split, make):
+    """The passes reuse the features and resample the last layer's dropout alone: the same
+    numbers as whole forward passes through the Keras model with its Dropout layer training."""
+    from al_research.models.training import CompiledNetwork
+    from al_research.runtime import tf
+
+    model = make(split)
+    model.fit(split.pool_x[:100], split.pool_y[:100])
+    trainer = model._trainer
+    whole = CompiledNetwork(trainer.network.model, trainer.network.n_features)
+    args = (tf.constant(split.test_x[:40]), trainer.weights, tf.constant(5),
+            tf.constant([11, 3], tf.int64))
+    fast = trainer.network.concrete("samples")(*args).numpy()
+    np.testing.assert_allclose(fast, whole.concrete("samples")(*args).numpy(), rtol=1e-5,
+                               atol=1e-6)
+    assert not np.allclose(fast[0], fast[1])
+
+
+def test_proba_and_embed_in_one_pass(split):
+    model = mlp(split)
+    model.fit(split.pool_x[:60], split.pool_y[:60])
+    proba, features = model.predict_proba_and_embed(split.pool_x)  # 600 rows: two chunks
+    np.testing.assert_array_equal(proba, model.predict_proba(split.pool_x))
+    np.testing.assert_array_equal(features, model.embed(split.pool_x))
 
 
 def test_without_dropout_there_are_no_stochastic_passes(split):

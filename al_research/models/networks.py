@@ -64,7 +64,11 @@ class _Network:
 
         key = (type(self).__module__, type(self).__qualname__, input_shape, self.n_classes,
                _frozen(self.params))
-        network = compiled.compiled_for(key, self._build_model, math.prod(input_shape))
+        # Both networks' only dropout is on the last Dense layer's input (the features):
+        # MC-dropout passes reuse one forward pass and resample that dropout alone.
+        head_dropout = self.params.dropout if self.has_dropout else None
+        network = compiled.compiled_for(key, self._build_model, math.prod(input_shape),
+                                        head_dropout)
         self._trainer = compiled.Trainer(network, training, self.seed, monitor)
 
     @classmethod
@@ -99,6 +103,10 @@ class _Network:
     def embed(self, x: Any) -> np.ndarray:
         """The last Dense layer's input (the hidden features, dropout off), shape (n, d)."""
         return self._trainer.embed(x)
+
+    def predict_proba_and_embed(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(predict_proba(x), embed(x)) from one forward pass."""
+        return self._trainer.predict_proba_and_embed(x)
 
     def predict_proba_samples(self, x: Any, n_samples: int) -> np.ndarray:
         """`n_samples` passes with dropout on, shape (n_samples, n, n_classes); each call draws
