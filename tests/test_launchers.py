@@ -164,6 +164,31 @@ LONG = ["budget=1000", "data.pool_size=2000", "clustering.enabled=false",
         "tracking.histograms=false"]
 
 
+def _kill_a_running_job(args: list[str], uri: str, env: dict, cwd):
+    """Start `python -m al_research -m ARGS`, wait for one of its runs to be RUNNING and kill
+    that job's process with SIGKILL; return the sweep's process and the killed run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "al_research", "-m", *args], cwd=cwd,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 300
+    victim = None
+    while victim is None:
+        running = [r for r in _polled_runs(uri) if r.info.status == "RUNNING"]
+        if running:
+            victim = running[0]
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(int(victim.data.tags["pid"]), signal.SIGKILL)
+    return process, victim
+
+
 def _polled_runs(uri: str) -> list:
     """The runs so far, read while the sweep may be creating the store: through
     prepare_store, which takes the store's lock, so this reader never races the creation."""
@@ -179,29 +204,13 @@ def test_a_worker_killed_mid_sweep_does_not_stop_the_sweep(tmp_path):
     started run, the jobs in flight run again one at a time, the dead runs end FAILED."""
     import json
     import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "sweep"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "al_research", "-m", "hydra/launcher=parallel",
-         "hydra.launcher.n_jobs=2", "seed=0,1,2", *LONG, f"tracking.uri={uri}",
-         f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    victim = None
-    while victim is None:
-        running = [r for r in _polled_runs(uri) if r.info.status == "RUNNING"]
-        if running:
-            victim = running[0]
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(int(victim.data.tags["pid"]), signal.SIGKILL)
+    process, victim = _kill_a_running_job(
+        ["hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "seed=0,1,2", *LONG,
+         f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], uri, env, tmp_path)
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
     assert "A worker process died" in out + err
@@ -261,29 +270,14 @@ def test_two_sweeps_started_together_get_their_own_folder_and_tag(tmp_path):
 def test_a_submitit_job_killed_mid_sweep_does_not_stop_the_others(tmp_path):
     import json
     import os
-    import signal
-    import subprocess
-    import sys
-    import time
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "sweep"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "al_research", "-m", "hydra/launcher=local", "seed=0,1",
-         "budget=1000", "data.pool_size=2000", "clustering.enabled=false",
-         "tracking.histograms=false", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    victim = None
-    while victim is None:
-        running = [r for r in _polled_runs(uri) if r.info.status == "RUNNING"]
-        if running:
-            victim = running[0]
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    os.kill(int(victim.data.tags["pid"]), signal.SIGKILL)
+    process, victim = _kill_a_running_job(
+        ["hydra/launcher=local", "seed=0,1", "budget=1000", "data.pool_size=2000",
+         "clustering.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
+         f"hydra.sweep.dir={sweep}"], uri, env, tmp_path)
     _, err = process.communicate(timeout=600)
     assert process.returncode == 1 and "Traceback" not in err, err[-3000:]
     assert err.strip().splitlines()[-1].startswith("al-research: error: job #")
