@@ -23,6 +23,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from al_research import workers
 from al_research.errors import (
     CONFIG_EXIT,
     STORE_EXIT,
@@ -87,6 +88,9 @@ class PrepareMlflowStore(Callback):
             raise Abort(config_error_line(error), CONFIG_EXIT) from error
         for num, overrides, job in jobs:
             _check(job, f"job #{num} ({describe(overrides)}): " if len(jobs) > 1 else "")
+        # the configs are valid: the parallel launcher's workers can start importing now,
+        # while this process reaches the store and opens the sweep's run
+        workers.prestart(config.hydra.launcher)
         stores = {(j.tracking.uri, j.tracking.experiment_name): j for _, _, j in jobs}
         for job in stores.values():
             _check_store(job)

