@@ -54,8 +54,8 @@ class ParallelLauncherConf(JobLibLauncherConf):
 
     _target_: str = "hydra_plugins.al_research_launchers.parallel.ResilientJoblibLauncher"
     # forkserver: workers forked from one process that imported everything once (al_research.
-    # workers); loky: each worker a fresh interpreter (joblib's default). Without a fork server
-    # (Windows), forkserver falls back to loky.
+    # workers); loky: each worker a fresh interpreter (joblib's default). Off Linux (macOS,
+    # Windows), forkserver falls back to loky.
     start_method: StartMethod = StartMethod[workers.FORKSERVER]
 
 

@@ -3,7 +3,7 @@
 joblib's default (loky) starts each worker as a fresh interpreter, which imports TensorFlow,
 MLflow and the harness again: ~4 s per worker, longer than a short job, so that a two-job
 sweep ran slower in parallel than one after the other. With `start_method: forkserver` (the
-default where the platform has it) one server process imports them once
+default on Linux) one server process imports them once
 (`al_research._worker_imports`) and forks every worker from itself: a worker is ready in
 milliseconds, and a worker started again after one died costs nothing either. The server only
 imports: it never runs TensorFlow, so a forked worker starts TensorFlow's runtime (threads,
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +31,10 @@ PRELOAD = "al_research._worker_imports"
 
 
 def has_forkserver() -> bool:
-    return FORKSERVER in multiprocessing.get_all_start_methods()
+    """Linux only: on macOS system libraries may start threads at import, which a fork does not
+    survive (Python itself defaults to spawn there); Windows has no fork."""
+    return sys.platform.startswith("linux") and (
+        FORKSERVER in multiprocessing.get_all_start_methods())
 
 
 def start_method(launcher: Mapping[str, Any] | None) -> str | None:
