@@ -149,11 +149,10 @@ class ResilientJoblibLauncher(JoblibLauncher):
         joblib_cfg = dict(self.joblib)
         joblib_cfg["backend"] = "loky"  # as Hydra's plugin: threads cannot run Hydra jobs
         joblib_core.process_joblib_cfg(joblib_cfg)
-        workers.use_start_method(self.start_method or workers.LOKY)
+        started_by = workers.use_start_method(self.start_method or workers.LOKY)
         jobs = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
         log.info("Joblib.Parallel(%s) is launching %d jobs, workers started by %s",
-                 ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(jobs),
-                 self.start_method)
+                 ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(jobs), started_by)
         log.info("Launching jobs, sweep output dir : %s", sweep_dir)
         for idx, overrides in jobs.items():
             log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))

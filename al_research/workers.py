@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,25 +52,70 @@ def start_method(launcher: Mapping[str, Any] | None) -> str | None:
     return method if method != FORKSERVER or has_forkserver() else LOKY
 
 
-def start_worker_server() -> None:
+# A Unix socket's path holds at most 108 bytes (107 and a NUL on Linux); the fork server's is
+# <multiprocessing's temp folder>/listener-<8 characters>.
+SOCKET_PATH_MAX = 107
+SHORT_TEMP_FOLDERS = ("/tmp", "/var/tmp", "/usr/tmp")  # POSIX's usual ones, as Python 3.12 tries
+
+
+def _socket_path_fits(folder: str) -> bool:
+    return len(os.path.join(folder, "listener-12345678").encode()) <= SOCKET_PATH_MAX
+
+
+def _short_socket_folder() -> bool:
+    """Give multiprocessing a temp folder whose socket paths fit; False if there is none.
+
+    The fork server listens on a Unix socket in multiprocessing's temp folder, made in
+    $TMPDIR, which the command line points at a private folder inside the user's: a deep
+    $TMPDIR makes the path too long to bind ("AF_UNIX path too long"). Python 3.12 falls back
+    to /tmp by itself; on 3.10-3.11 this does the same, with the same clean-up at exit.
+    """
+    from multiprocessing import process, util
+
+    if _socket_path_fits(util.get_temp_dir()):
+        return True
+    for base in SHORT_TEMP_FOLDERS:
+        if os.path.isdir(base) and os.access(base, os.W_OK) and _socket_path_fits(
+                os.path.join(base, "pymp-12345678")):
+            folder = tempfile.mkdtemp(prefix="pymp-", dir=base)
+            util.Finalize(None, shutil.rmtree, args=[folder, True], exitpriority=-100)
+            process.current_process()._config["tempdir"] = folder
+            return True
+    return False
+
+
+def start_worker_server() -> bool:
     """Start the fork server (it imports `PRELOAD`, then waits); no-op if it runs already.
+    False if it cannot run here (no temp folder short enough for its socket).
 
     Returns at once: the imports run in the server while this process goes on.
     """
     from multiprocessing import forkserver
 
+    if not _short_socket_folder():
+        log.warning("the fork server cannot run here: no temp folder short enough for its "
+                    "socket")
+        return False
     forkserver.set_forkserver_preload([PRELOAD])
-    forkserver.ensure_running()
+    try:
+        forkserver.ensure_running()
+    except OSError as error:
+        log.warning("the fork server could not start: %s", error)
+        return False
+    return True
 
 
-def use_start_method(method: str) -> None:
-    """Make this process's loky pools (joblib's) start their workers with `method`."""
+def use_start_method(method: str) -> str:
+    """Make this process's loky pools (joblib's) start their workers with `method`; returns
+    the method in use (loky if the fork server cannot run here)."""
     from joblib.externals.loky.backend import context
 
-    if method == FORKSERVER:
-        start_worker_server()
+    if method == FORKSERVER and not start_worker_server():
+        log.warning("workers start as fresh interpreters (loky) instead")
+        method = LOKY
     context.set_start_method(method, force=True)
     log.debug("loky workers start with %s", method)
+    return method
 
 
 def prestart(launcher: Mapping[str, Any] | None) -> None:

@@ -140,9 +140,11 @@ def test_the_main_command_runs_the_article_sweep_and_prints_its_table(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_parallel_sweep_leaves_nothing_in_the_temp_folder(tmp_path):
+@pytest.mark.parametrize("launcher", ["joblib", "parallel"])
+def test_a_parallel_sweep_leaves_nothing_in_the_temp_folder(tmp_path, launcher):
     """TensorFlow's autograph files and every scratch folder go to a private temp folder that
-    the command line removes, also for joblib workers that are killed at the sweep's end."""
+    the command line removes, also for joblib workers that are killed at the sweep's end and
+    for the parallel launcher's fork server (its socket) and forked workers."""
     import os
     import subprocess
     import sys
@@ -152,7 +154,8 @@ def test_a_parallel_sweep_leaves_nothing_in_the_temp_folder(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["TMPDIR"] = str(temp)
     result = subprocess.run(
-        [sys.executable, "-m", "al_research", "-m", "hydra/launcher=joblib", "seed=0,1", *SHORT,
+        [sys.executable, "-m", "al_research", "-m", f"hydra/launcher={launcher}", "seed=0,1",
+         *SHORT,
          f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
          f"hydra.sweep.dir={tmp_path / 'sweep'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)

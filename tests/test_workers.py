@@ -36,9 +36,9 @@ print(json.dumps({"parent_imported_nothing": before == {False}, "workers": found
 """
 
 
-def _probe(method: str) -> dict:
+def _probe(method: str, env: dict | None = None) -> dict:
     done = subprocess.run([sys.executable, "-c", PROBE, method], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -51,6 +51,20 @@ def test_forked_workers_start_with_the_imports_done_and_tensorflow_not_started()
     # the server only imported: each worker starts TF's runtime and devices itself
     assert not any(w["runtime_started"] or w["devices_listed"] for w in found["workers"])
     assert len({w["pid"] for w in found["workers"]}) >= 1
+
+
+@pytest.mark.skipif(not workers.has_forkserver(), reason="no fork server on this platform")
+def test_the_fork_server_runs_under_a_temp_folder_too_deep_for_its_socket(tmp_path):
+    """Its Unix socket goes in multiprocessing's temp folder, in $TMPDIR: a path past 107 bytes
+    cannot be bound, so a short system folder is used instead, and emptied at exit."""
+    import os
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    assert not workers._socket_path_fits(str(deep / "pymp-12345678"))
+    found = _probe(workers.FORKSERVER, env={**os.environ, "TMPDIR": str(deep)})
+    assert all(w["preloaded"] for w in found["workers"])
+    assert list(deep.iterdir()) == []
 
 
 def test_loky_workers_are_fresh_interpreters():
