@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -185,12 +186,17 @@ class LabelFairConfig:
     models: list[str] = field(default_factory=list)  # others (conf/model/<name>.yaml), e.g. [mlp]
 
     def __post_init__(self) -> None:
-        from pathlib import Path
+        for name in self.models:
+            model_yaml(name, "label_fair.models")
 
-        folder = Path(__file__).resolve().parent / "conf" / "model"
-        valid = sorted(p.stem for p in folder.glob("*.yaml"))
-        unknown = [m for m in self.models if m not in valid]
-        _require(not unknown, f"label_fair.models: no model {unknown}; valid: {valid}")
+
+def model_yaml(name: str, key: str) -> Path:
+    """conf/model/<name>.yaml, or a ConfigError naming `key` and the valid models."""
+    path = Path(__file__).resolve().parent / "conf" / "model" / f"{name}.yaml"
+    if not path.is_file():
+        valid = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise ConfigError(f"{key}: no model {name!r}; valid: {valid}")
+    return path
 
 
 @dataclass

@@ -184,15 +184,11 @@ def system_metrics(conf: Config, run_id: str, uri: str) -> Iterator[None]:
 
 def other_model(conf: Config, name: str) -> Config:
     """`conf` with its model replaced by conf/model/<name>.yaml (the same checks apply)."""
-    from al_research.config import ConfigError
-
-    path = Path(__file__).resolve().parent / "conf" / "model" / f"{name}.yaml"
-    if not path.is_file():
-        valid = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ConfigError(f"label_fair.models: no model {name!r}; valid: {valid}")
     import dataclasses
 
-    from al_research.config import ModelConfig
+    from al_research.config import ModelConfig, model_yaml
+
+    path = model_yaml(name, "label_fair.models")
 
     model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig),
                                                 OmegaConf.load(path)))

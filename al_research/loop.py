@@ -6,6 +6,7 @@ The loop owns every piece of state (the labelled set, the rng, the model); strat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -85,17 +86,22 @@ class LabelledPool:
 
 
 def fit_and_measure(
-    model: Learner, pool: LabelledPool, held_out: Evaluation
-) -> tuple[Round, np.ndarray]:
-    """Fit on the labelled set, score on the held-out sets; return the round and the
-    probabilities of the unlabelled pool items (in `pool.unlabelled` order)."""
+    model: Learner, pool: LabelledPool, held_out: Evaluation, embed: bool = False
+) -> tuple[Round, np.ndarray, np.ndarray | None]:
+    """Fit on the labelled set, score on the held-out sets; return the round, the
+    probabilities of the unlabelled pool items (in `pool.unlabelled` order) and, with `embed`
+    and a model that gives both from one forward pass (`predict_proba_and_embed`), their
+    embeddings (else None: a strategy asks the model for them)."""
     x, y = pool.training_set()
     info = model.fit(x, y)
     unlabelled = pool.unlabelled
-    if len(unlabelled):
-        proba = model.predict_proba(tf.gather(pool.x, unlabelled))
-    else:
+    embeddings = None
+    if not len(unlabelled):
         proba = np.empty((0, 0), np.float32)
+    elif embed and hasattr(model, "predict_proba_and_embed"):
+        proba, embeddings = model.predict_proba_and_embed(tf.gather(pool.x, unlabelled))
+    else:
+        proba = model.predict_proba(tf.gather(pool.x, unlabelled))
     confidence = proba.max(axis=1) if len(proba) else np.empty(0, np.float32)
     result = Round(
         n_labelled=len(pool.indices),
@@ -107,7 +113,7 @@ def fit_and_measure(
                          else float("nan")),
         confidence=confidence,
     )
-    return result, proba
+    return result, proba, embeddings
 
 
 def run_active_learning(
@@ -129,19 +135,23 @@ def run_active_learning(
     last round measures the model trained on the whole budget. `static` is kept across rounds
     for the strategy's model-independent quantities (e.g. PCA features of the pool).
     """
-    import time
-
     static = {} if static is None else static
+    # a strategy that reads the model's embeddings gets them from the forward pass that gives
+    # the round's probabilities (not a second pass over the pool); softmax regression embeds
+    # its input, which strategies take from the pool array instead
+    embed = "embeddings" in strategy.requires and not getattr(model, "embeds_input", False)
     pool.add(initial)
     rounds: list[Round] = []
     while True:
-        result, proba = fit_and_measure(model, pool, held_out)
+        result, proba, embeddings = fit_and_measure(model, pool, held_out, embed)
         remaining = budget - pool.oracle.spent
         unlabelled = pool.unlabelled
         if remaining > 0 and len(unlabelled):
             started = time.perf_counter()
             ctx = QueryContext(pool.x, pool.indices, unlabelled, rng, model, n_classes, static)
             ctx.provide("proba", proba)  # computed for the round's measurements already
+            if embeddings is not None:
+                ctx.provide("embed", embeddings)
             query = strategy.query(ctx, min(batch_size, remaining))
             positions = np.asarray(query.positions, dtype=np.int64)
             if len(np.unique(positions)) != len(positions) or len(positions) > min(

@@ -90,7 +90,7 @@ def run_self_training(
         truths.append(truth)
         hits += int((pseudo == truth).sum())
         n_pseudo = sum(len(i) for i in indices)
-        measured, proba = fit_and_measure(model, pool, held_out)
+        measured, proba, _ = fit_and_measure(model, pool, held_out)
         result = PseudoRound(
             n_pseudo=n_pseudo,
             test_accuracy=measured.test_accuracy,

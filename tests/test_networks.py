@@ -304,3 +304,42 @@ def test_params_are_checked():
         with pytest.raises(ValueError, match=f"model.params.{next(iter(bad))}"):
             CNN.Params(**bad)
     assert CNN.Params(filters=[4, 8]).filters == (4, 8)  # a yaml list becomes a tuple
+
+
+class _Spy:
+    """A real MLP, counting its `embed` calls; with `joint=False`, seen without
+    `predict_proba_and_embed` (a model offering only separate passes)."""
+
+    def __init__(self, model, joint: bool):
+        self._model, self._joint, self.embedded_rows = model, joint, []
+
+    def __getattr__(self, name):
+        if name == "predict_proba_and_embed" and not self._joint:
+            raise AttributeError(name)
+        return getattr(self._model, name)
+
+    def embed(self, x):
+        self.embedded_rows.append(len(x))
+        return self._model.embed(x)
+
+
+def test_the_loop_takes_embeddings_from_the_probabilities_pass(split):
+    """A strategy reading the embeddings (core-set, BADGE) gets the unlabelled items' from the
+    forward pass that gives the round's probabilities: the same picks as a second pass."""
+    from al_research.loop import Evaluation, LabelledPool, initial_indices, run_active_learning
+    from al_research.oracle import Oracle
+    from al_research.strategies.badge import Badge
+
+    def picks(joint):
+        spy = _Spy(mlp(split), joint)
+        pool = LabelledPool(split.pool_x, Oracle(split.pool_y))
+        initial = initial_indices("random", 10, len(split.pool_x), np.random.default_rng(1))
+        rounds = run_active_learning(
+            spy, pool, Evaluation(split.test_x, split.test_y, split.val_x, split.val_y),
+            Badge(), initial, 10, 40, np.random.default_rng(2))
+        return [r.selected.tolist() for r in rounds], spy.embedded_rows
+
+    joint, joint_embeds = picks(joint=True)
+    separate, separate_embeds = picks(joint=False)
+    assert joint == separate and len(joint) == 4 and len(joint[0]) == 10
+    assert joint_embeds == [] and separate_embeds == [590, 580, 570]
