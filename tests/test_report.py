@@ -427,6 +427,10 @@ def test_ranking_is_the_mean_per_seed_rank_within_the_configuration(
     assert rows["least_confident"].rank_final == pytest.approx(expected)
     assert rows["least_confident"].rank_final + rows["random"].rank_final == pytest.approx(3.0)
     assert rows["random"].seeds == 3
+    written = {r["arm"]: r for r in read_csv(main_report.out_dir / "ranking.csv")}
+    assert set(written) == set(rows)
+    assert float(written["least_confident"]["mean_rank_final"]) == pytest.approx(expected)
+    assert written["random"]["configuration"] == "reference"
 
 
 def test_small_multiples_draw_one_panel_per_arm(main_report: rp.Report, tmp_path: Path,

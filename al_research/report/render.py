@@ -254,6 +254,17 @@ def write_csvs(report: Report, out: Path) -> None:
                             e.mean if e else math.nan, e.n if e else 0,
                             e.low if e else math.nan, e.high if e else math.nan,
                             *r.prediction, r.at_or_above, r.verdict])
+    from al_research.report.ranking import ranking_table
+
+    ranking = ranking_table(report.arms)
+    if ranking:
+        with (out / "ranking.csv").open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["configuration", "arm", "seeds", "mean_rank_final", "mean_rank_aulc",
+                        "final_test_accuracy", "aulc"])
+            for r in ranking:
+                w.writerow([r.configuration, r.arm, r.seeds, r.rank_final, r.rank_aulc,
+                            r.final, r.aulc])
     if report.attribution:
         with (out / "attribution.csv").open("w", newline="") as f:
             w = csv.writer(f)
