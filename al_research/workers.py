@@ -9,9 +9,10 @@ milliseconds, and a worker started again after one died costs nothing either. Th
 imports: it never runs TensorFlow, so a forked worker starts TensorFlow's runtime (threads,
 devices) itself, as a fresh process would.
 
-The server is started as early as possible (`start_worker_server`, called when the sweep's
-configs have been checked), so its imports overlap the sweep's own set-up (its MLflow parent
-run, the store check).
+The server is started as early as possible (`prestart`, called when the sweep's configs have
+been checked), so its imports overlap the sweep's own set-up (its MLflow parent run, the store
+check). Hydra's own `hydra/launcher=joblib` gets the same workers (its loky pool follows the
+start method set here), without the `parallel` launcher's resilience.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def has_forkserver() -> bool:
 
 
 def start_method(launcher: Mapping[str, Any] | None) -> str | None:
-    """The worker start method a `hydra.launcher` config asks for; None for other launchers."""
-    if not launcher or not str(launcher.get("_target_", "")).endswith("ResilientJoblibLauncher"):
+    """The worker start method for a `hydra.launcher` config: its `start_method` for the
+    `parallel` launcher, the fork server for Hydra's own joblib launcher too (it has no such
+    key; its pool is the same loky pool); None for launchers without a process pool."""
+    if not launcher or not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
         return None
     method = launcher.get("start_method") or FORKSERVER
     method = str(getattr(method, "name", method))  # the schema's enum, or a plain string
@@ -119,9 +122,12 @@ def use_start_method(method: str) -> str:
 
 
 def prestart(launcher: Mapping[str, Any] | None) -> None:
-    """Start the fork server early if the sweep's launcher will use it; never raises."""
+    """For a joblib launcher, choose how its workers start and start the fork server now, so
+    its imports overlap the sweep's set-up; never raises (the `parallel` launcher chooses
+    again when it launches, and says what went wrong)."""
     try:
-        if start_method(launcher) == FORKSERVER:
-            start_worker_server()
-    except Exception:  # noqa: BLE001  (the launcher starts it, or says what is wrong)
-        log.debug("could not start the fork server early", exc_info=True)
+        method = start_method(launcher)
+        if method is not None:
+            use_start_method(method)
+    except Exception:  # noqa: BLE001
+        log.debug("could not choose the workers' start method early", exc_info=True)

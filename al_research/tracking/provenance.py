@@ -4,6 +4,7 @@ and Hydra's record of the command line (the UI's Dataset, Source and Version col
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,29 @@ def log_split(client, run_id: str, split, source: str, path: str | None, name: s
                          "validation": (split.val_x, split.val_y)}.items():
         dataset = mlflow.data.from_numpy(x, targets=y, name=f"{name}/{role}", source=origin)
         inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag(ROLE_TAG, role)]))
-    client.log_inputs(run_id, datasets=inputs)
+    _log_inputs(client, run_id, inputs)
+
+
+LOG_INPUTS_ATTEMPTS = 4
+
+
+def _log_inputs(client, run_id: str, inputs: list) -> None:
+    """`client.log_inputs`, tried again when it fails: MLflow's SQL store looks a dataset up
+    and inserts it when missing, so runs of one split logging at the same moment (a parallel
+    sweep's arms start together) race, and all but one fail on the datasets table's unique key.
+    Tried again, the dataset is found; logging the same inputs twice is a no-op."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, LOG_INPUTS_ATTEMPTS + 1):
+        try:
+            client.log_inputs(run_id, datasets=inputs)
+            return
+        except MlflowException as error:
+            if attempt == LOG_INPUTS_ATTEMPTS:
+                raise
+            log.debug("log_inputs failed (attempt %d), trying again: %s", attempt,
+                      str(error).splitlines()[0][:200])
+            time.sleep(0.05 * attempt)
 
 
 def log_hydra_record(recorder, output_dir: Path | None) -> None:
