@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} cores; outputs in {work}", flush=True)
     modes = ["sequential", *parallel]
     results: dict[str, dict] = {}
+    checks: dict[str, dict[str, int]] = {}
     times: dict[str, list[float]] = {mode: [] for mode in modes}
     for repeat in range(args.repeat):
         for mode in modes:  # interleaved: a change in the machine's load hits every launcher
@@ -142,15 +143,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{mode} sweep FAILED (exit {result['returncode']})")
             result.update(runs_in(result["uri"], args.rounds))
             times[mode].append(result["seconds"])
-            results.setdefault(mode, result)  # the first repeat's runs are checked
+            results.setdefault(mode, result)  # the first repeat's timeline is shown
+            reference = results["sequential"]["final"]  # every repeat's runs are checked
+            c = checks.setdefault(mode, dict.fromkeys(("finished", "complete", "locked",
+                                                       "same"), 0))
+            c["finished"] += result["finished"]
+            c["complete"] += result["complete"]
+            c["locked"] += result["locked"]
+            c["same"] += sum(1 for key, value in reference.items()
+                             if result["final"].get(key) == value)
 
     median = {mode: statistics.median(t) for mode, t in times.items()}
     target = RATIO_TARGET if jobs >= 20 else SMALL_TARGET
-    seq = results["sequential"]
     print()
     ok = True
     for mode in modes:
-        r = results[mode]
         spread = (f"  (runs: {', '.join(f'{t:.1f}' for t in times[mode])})"
                   if args.repeat > 1 else "")
         line = f"{mode:>14}: {median[mode]:7.1f} s wall{spread}"
@@ -161,14 +168,14 @@ def main(argv: list[str] | None = None) -> int:
             line += (f"   ratio {ratio:.2f} [<= {target}: {'PASS' if passed else 'FAIL'}]"
                      f"{' (reference)' if mode == 'joblib' else ''}")
         print(line)
+    expected = jobs * args.repeat
     for mode in modes:
-        r = results[mode]
-        good = r["finished"] == jobs and r["complete"] == jobs and r["locked"] == 0
+        c = checks[mode]
+        good = c["finished"] == c["complete"] == c["same"] == expected and c["locked"] == 0
         ok &= good
-        same = sum(1 for key, value in seq["final"].items() if r["final"].get(key) == value)
-        print(f"{mode:>14}: {r['finished']}/{jobs} runs FINISHED, {r['complete']} with "
-              f"{args.rounds} test_accuracy points, 'database is locked' x{r['locked']}, "
-              f"final accuracy as sequential's in {same}/{len(seq['final'])}  "
+        print(f"{mode:>14}: {c['finished']}/{expected} runs FINISHED, {c['complete']} with "
+              f"{args.rounds} test_accuracy points, 'database is locked' x{c['locked']}, "
+              f"final accuracy as sequential's in {c['same']}/{expected}  "
               f"[{'PASS' if good else 'FAIL'}]")
     for mode in modes:
         print(f"{mode:>14}: {timeline(results[mode])}")
