@@ -53,6 +53,18 @@ LAUNCHERS = {
 EXPERIMENT = "parallel-sweep-benchmark"
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy (user, nice, system) since boot; Linux.
+
+    Machine-wide, so a sweep's processes are all counted (the fork server's workers are not the
+    sweep's children); run on a quiet machine."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return None
+    return sum(int(v) for v in fields[1:4]) / os.sysconf("SC_CLK_TCK")
+
+
 def sweep(mode: str, work: Path, seeds: int, strategies: str, n_jobs: int,
           extra: list[str]) -> dict:
     from al_research.tracking import prepare_store
@@ -67,14 +79,15 @@ def sweep(mode: str, work: Path, seeds: int, strategies: str, n_jobs: int,
         args += [*LAUNCHERS[mode], f"hydra.launcher.n_jobs={n_jobs}"]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     wall_start = time.time()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), busy_cpu_seconds()
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu_end = time.perf_counter() - start, busy_cpu_seconds()
     (work / mode / "stdout.txt").write_text(done.stdout)  # kept for a look at a failed sweep
     (work / mode / "stderr.txt").write_text(done.stderr)
     logs = done.stdout + done.stderr + "".join(
         p.read_text(errors="replace") for p in (work / mode / "sweep").rglob("*.log"))
     return {"seconds": seconds, "returncode": done.returncode, "uri": uri,
+            "cpu": None if cpu_start is None or cpu_end is None else cpu_end - cpu_start,
             "wall_start": wall_start, "wall_end": wall_start + seconds,
             "locked": logs.lower().count("database is locked"), "stderr": done.stderr[-3000:]}
 
@@ -179,6 +192,16 @@ def main(argv: list[str] | None = None) -> int:
               f"[{'PASS' if good else 'FAIL'}]")
     for mode in modes:
         print(f"{mode:>14}: {timeline(results[mode])}")
+    if all(results[m]["cpu"] for m in modes):
+        for mode in modes:
+            r = results[mode]
+            print(f"{mode:>14}: {r['cpu']:5.1f} CPU seconds (machine-wide), "
+                  f"{r['cpu'] / r['seconds']:.2f} cores busy on average")
+        seq = results["sequential"]
+        cores = args.n_jobs if args.n_jobs > 0 else os.cpu_count() or 1
+        print(f"floor: the sequential sweep keeps {seq['cpu'] / seq['seconds']:.2f} cores busy, "
+              f"so on {cores} cores no parallel sweep doing the same CPU work can take less "
+              f"than {seq['cpu'] / cores / seq['seconds']:.2f} of its time")
     print(f"TF threads: sequential = TF's default ({os.cpu_count()} cores); parallel = "
           f"max(1, {os.cpu_count()} // {args.n_jobs}) per worker")
     return 0 if ok else 1
