@@ -21,6 +21,7 @@ from al_research.report.arms import (
 )
 from al_research.report.article import ArticleRow, article_table, is_article
 from al_research.report.attribution import Attribution, attribution_table
+from al_research.report.ranking import RankRow, ranking_table
 from al_research.report.runs import (
     FINAL_METRIC,
     SELF_TRAINING_FINAL,
@@ -94,6 +95,7 @@ class Report:
     article: list[ArticleRow] | None
     factors: Factors = field(default_factory=lambda: Factors({}))
     attribution: list[Attribution] = field(default_factory=list)
+    ranking: list[RankRow] = field(default_factory=list)  # within each configuration
     notes: list[str] = field(default_factory=list)
     out_dir: Path | None = None
     summary_run_id: str | None = None
@@ -244,4 +246,4 @@ def analyse(selection: Selection, records: Sequence[RunRecord], target: float,
     article = article_table(arms) if is_article(records) else None
     attribution = attribution_table(arms, factors, article is not None)
     return Report(selection, target, arms, summaries, comparisons, differences, article,
-                  factors, attribution, notes)
+                  factors, attribution, ranking_table(arms), notes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from al_research.report.analysis import Report
@@ -149,12 +149,11 @@ def attribution_markdown(attribution: Attribution) -> str:
 
 
 def _ranking_section(report: Report) -> list[str]:
-    from al_research.report.ranking import ranking_markdown, ranking_table
+    from al_research.report.ranking import ranking_markdown
 
-    rows = ranking_table(report.arms)
-    if not rows:
+    if not report.ranking:
         return []
-    return ["## Ranking within each configuration", "", ranking_markdown(rows), "",
+    return ["## Ranking within each configuration", "", ranking_markdown(report.ranking), "",
             "Each seed ranks the configuration's arms (1: the best; ties share the mean rank) "
             "by final test accuracy and by AULC; the ranks are averaged over the seeds that "
             "every arm of the configuration has.", ""]
@@ -217,71 +216,65 @@ def render_markdown(report: Report) -> str:
     return "\n".join(parts)
 
 
-def write_csvs(report: Report, out: Path) -> None:
-    with (out / "learning_curves.csv").open("w", newline="") as f:
+def _write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["arm", "strategy", "test_selected", "n_labelled", "mean", "std", "n",
-                    "ci_low", "ci_high"])
-        for arm in report.arms:
-            for step, e in arm.step_estimates().items():
-                w.writerow([arm.name, arm.strategy, arm.test_selected, step, e.mean, e.std,
-                            e.n, e.low, e.high])
-    with (out / "comparison.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["arm", "baseline", "metric", "n_pairs", "seeds", "mean_difference",
-                    "ci_low", "ci_high", "wins", "ties", "losses", "wilcoxon_p",
-                    "wilcoxon_method", "holm_p", "note"])
-        for c in report.comparisons:
-            d = c.difference
-            w.writerow([c.arm, c.baseline, c.metric, len(c.seeds), " ".join(c.seeds), d.mean,
-                        d.low, d.high, c.wins, c.ties, c.losses, c.p, c.test.method, c.p_holm,
-                        c.note])
-    with (out / "difference_from_random.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["arm", "n_labelled", "mean_difference", "std", "n", "ci_low", "ci_high"])
-        for name, by_step in report.differences.items():
-            for step, e in by_step.items():
-                w.writerow([name, step, e.mean, e.std, e.n, e.low, e.high])
-    if report.article is not None:
-        with (out / "article_table.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["article", "article_figure", "ours", "test_selected", "mean", "n",
-                        "ci_low", "ci_high", "pi_low", "pi_high", "seeds_at_or_above",
-                        "verdict"])
-            for r in report.article:
-                e = r.estimate
-                w.writerow([r.line, r.article, r.ours, r.test_selected,
-                            e.mean if e else math.nan, e.n if e else 0,
-                            e.low if e else math.nan, e.high if e else math.nan,
-                            *r.prediction, r.at_or_above, r.verdict])
-    from al_research.report.ranking import ranking_table
+        w.writerow(header)
+        w.writerows(rows)
 
-    ranking = ranking_table(report.arms)
-    if ranking:
-        with (out / "ranking.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["configuration", "arm", "seeds", "mean_rank_final", "mean_rank_aulc",
-                        "final_test_accuracy", "aulc"])
-            for r in ranking:
-                w.writerow([r.configuration, r.arm, r.seeds, r.rank_final, r.rank_aulc,
-                            r.final, r.aulc])
+
+def _attribution_rows(report: Report) -> Iterator[list[object]]:
+    for a in report.attribution:
+        for r in a.rows:
+            for name, e in (("active", r.active), ("random", r.random), ("gap", r.gap),
+                            ("active_self_training", r.active_self_training),
+                            ("ground_truth", r.ground_truth)):
+                if e is not None:
+                    yield [a.strategy, r.change, r.test_selected, name, e.n, e.mean, e.low,
+                           e.high, "", "", "", ""]
+            for line, s in r.explains.items():
+                yield [a.strategy, r.change, r.test_selected, "article_distance", "", "", "",
+                       "", line, s.mean, s.low, s.high]
+
+
+def write_csvs(report: Report, out: Path) -> None:
+    _write_csv(out / "learning_curves.csv",
+               ["arm", "strategy", "test_selected", "n_labelled", "mean", "std", "n", "ci_low",
+                "ci_high"],
+               ([arm.name, arm.strategy, arm.test_selected, step, e.mean, e.std, e.n, e.low,
+                 e.high] for arm in report.arms for step, e in arm.step_estimates().items()))
+    _write_csv(out / "comparison.csv",
+               ["arm", "baseline", "metric", "n_pairs", "seeds", "mean_difference", "ci_low",
+                "ci_high", "wins", "ties", "losses", "wilcoxon_p", "wilcoxon_method", "holm_p",
+                "note"],
+               ([c.arm, c.baseline, c.metric, len(c.seeds), " ".join(c.seeds),
+                 c.difference.mean, c.difference.low, c.difference.high, c.wins, c.ties,
+                 c.losses, c.p, c.test.method, c.p_holm, c.note] for c in report.comparisons))
+    _write_csv(out / "difference_from_random.csv",
+               ["arm", "n_labelled", "mean_difference", "std", "n", "ci_low", "ci_high"],
+               ([name, step, e.mean, e.std, e.n, e.low, e.high]
+                for name, by_step in report.differences.items() for step, e in by_step.items()))
+    if report.article is not None:
+        _write_csv(out / "article_table.csv",
+                   ["article", "article_figure", "ours", "test_selected", "mean", "n", "ci_low",
+                    "ci_high", "pi_low", "pi_high", "seeds_at_or_above", "verdict"],
+                   ([r.line, r.article, r.ours, r.test_selected,
+                     r.estimate.mean if r.estimate else math.nan,
+                     r.estimate.n if r.estimate else 0,
+                     r.estimate.low if r.estimate else math.nan,
+                     r.estimate.high if r.estimate else math.nan,
+                     *r.prediction, r.at_or_above, r.verdict] for r in report.article))
+    if report.ranking:
+        _write_csv(out / "ranking.csv",
+                   ["configuration", "arm", "seeds", "mean_rank_final", "mean_rank_aulc",
+                    "final_test_accuracy", "aulc"],
+                   ([r.configuration, r.arm, r.seeds, r.rank_final, r.rank_aulc, r.final,
+                     r.aulc] for r in report.ranking))
     if report.attribution:
-        with (out / "attribution.csv").open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["strategy", "configuration", "test_selected", "effect_on", "n", "mean",
-                        "ci_low", "ci_high", "article_line", "share", "share_low",
-                        "share_high"])
-            for a in report.attribution:
-                for r in a.rows:
-                    for name, e in (("active", r.active), ("random", r.random), ("gap", r.gap),
-                                    ("active_self_training", r.active_self_training),
-                                    ("ground_truth", r.ground_truth)):
-                        if e is not None:
-                            w.writerow([a.strategy, r.change, r.test_selected, name, e.n,
-                                        e.mean, e.low, e.high, "", "", "", ""])
-                    for line, s in r.explains.items():
-                        w.writerow([a.strategy, r.change, r.test_selected, "article_distance",
-                                    "", "", "", "", line, s.mean, s.low, s.high])
+        _write_csv(out / "attribution.csv",
+                   ["strategy", "configuration", "test_selected", "effect_on", "n", "mean",
+                    "ci_low", "ci_high", "article_line", "share", "share_low", "share_high"],
+                   _attribution_rows(report))
 
 
 def main_tables(report: Report) -> str:
