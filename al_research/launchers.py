@@ -132,8 +132,7 @@ class ResilientJoblibLauncher(JoblibLauncher):
 
     def __init__(self, start_method: Any = workers.FORKSERVER, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.start_method = workers.start_method(
-            {"_target_": type(self).__name__, "start_method": start_method})
+        self.start_method = workers.resolve(start_method)
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
                ) -> Sequence[JobReturn]:
@@ -149,7 +148,7 @@ class ResilientJoblibLauncher(JoblibLauncher):
         joblib_cfg = dict(self.joblib)
         joblib_cfg["backend"] = "loky"  # as Hydra's plugin: threads cannot run Hydra jobs
         joblib_core.process_joblib_cfg(joblib_cfg)
-        started_by = workers.use_start_method(self.start_method or workers.LOKY)
+        started_by = workers.use_start_method(self.start_method)
         jobs = {initial_job_idx + i: list(o) for i, o in enumerate(job_overrides)}
         log.info("Joblib.Parallel(%s) is launching %d jobs, workers started by %s",
                  ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(jobs), started_by)

@@ -47,8 +47,13 @@ def start_method(launcher: Mapping[str, Any] | None) -> str | None:
     key; its pool is the same loky pool); None for launchers without a process pool."""
     if not launcher or not str(launcher.get("_target_", "")).endswith("JoblibLauncher"):
         return None
-    method = launcher.get("start_method") or FORKSERVER
-    method = str(getattr(method, "name", method))  # the schema's enum, or a plain string
+    return resolve(launcher.get("start_method"))
+
+
+def resolve(method: Any) -> str:
+    """A start method (a string or the schema's enum; None: the fork server) checked, and
+    the fork server replaced by loky where there is none."""
+    method = str(getattr(method, "name", method or FORKSERVER))
     if method not in START_METHODS:
         raise ValueError(f"hydra.launcher.start_method={method!r}: expected one of "
                          f"{', '.join(START_METHODS)}")
