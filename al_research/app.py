@@ -15,8 +15,8 @@ import hydra
 from omegaconf import DictConfig
 
 from al_research import config as _config  # noqa: F401  (registers the schemas)
-from al_research.signals import stop_on_signals
-from al_research.sweeps import register_resolvers
+from al_research.sweeps.folders import register_resolvers
+from al_research.sweeps.signals import stop_on_signals
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 log = logging.getLogger("al_research")
@@ -27,7 +27,7 @@ register_resolvers()  # ${al_research.unique_dir:...} in hydra.sweep.dir
 def run_job(cfg: DictConfig) -> float:
     """One job: checks, resume, then the experiment (which loads TensorFlow)."""
     from al_research.errors import check_job_config
-    from al_research.resume import skip_if_finished
+    from al_research.sweeps.resume import skip_if_finished
     from al_research.tracking.store import prepare_store, resolve_tracking_uri
 
     check_job_config(cfg)  # a sweep checked every job before launching; cheap to repeat
@@ -39,7 +39,7 @@ def run_job(cfg: DictConfig) -> float:
         if skipped is not None:
             return skipped.final_test_accuracy
 
-    from al_research.experiment import run  # TensorFlow loads only once a job really runs
+    from al_research.experiment.runner import run  # TensorFlow loads only once a job really runs
 
     return run(cfg)
 

@@ -38,7 +38,7 @@ def run_hydra() -> None:
         config_error_line,
         is_config_error,
     )
-    from al_research.signals import Terminated, exit_code, stop_on_signals
+    from al_research.sweeps.signals import Terminated, exit_code, stop_on_signals
 
     try:
         with stop_on_signals():
@@ -62,7 +62,7 @@ def run_hydra() -> None:
             _fail(" ".join(str(error).split()), CONFIG_EXIT, error, full)
         if isinstance(error, StoreUnavailable):
             _fail(str(error), STORE_EXIT, error, full)
-        from al_research.launchers import WorkerDied
+        from al_research.sweeps.launchers import WorkerDied
 
         if isinstance(error, WorkerDied):
             _fail(str(error), 1, error, full)

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/artifacts.py                # the default experiment, seed 0
     .venv/bin/python benchmarks/artifacts.py strategy=random budget=200
 
-Runs `al_research.experiment.run` on the composed default config (plus any overrides) into a
+Runs `al_research.experiment.runner.run` on the composed default config (plus any overrides) into a
 temporary SQLite store, then sums the sizes of the run's artifacts per top-level folder. For
 `images/`, each logged palette PNG is also re-encoded as the RGB PNG it used to be (MLflow's
 WebP thumbnail beside it is the same either way), giving the before/after figure in MB per run.
@@ -28,7 +28,7 @@ def main(overrides: list[str]) -> None:
     from hydra import compose, initialize_config_dir
     from PIL import Image
 
-    from al_research.experiment import run
+    from al_research.experiment.runner import run
 
     with tempfile.TemporaryDirectory(prefix="al-research-artifacts-") as work:
         uri = f"sqlite:///{Path(work) / 'mlflow.db'}"

@@ -27,7 +27,7 @@ this 2-core machine multithreaded OpenBLAS is much slower on these small matrice
 prints its thread settings. Times are wall-clock seconds per experiment inside the process
 (data loading excluded; process start-up excluded: it is timed separately, for the CLI).
 
-The harness's MLflow cost: the real `al_research.experiment.run(cfg)` (Hydra-composed from
+The harness's MLflow cost: the real `al_research.experiment.runner.run(cfg)` (Hydra-composed from
 conf/, clustering off, histograms on, into a temporary SQLite store created beforehand) on the
 same seeds, in the harness's child after its bare loops, with the time spent in the RunRecorder,
 the MLflow run's opening and closing, the store check and the plots
@@ -65,7 +65,7 @@ def protocol(seed: int):
     """One seed's split and initial labelled set, identical for every loop."""
     from al_research.config import DataConfig
     from al_research.data import make_split
-    from al_research.loop import initial_indices
+    from al_research.experiment.loop import initial_indices
 
     split = make_split(DataConfig(name="mnist_5k"), seed)
     rng = np.random.default_rng([seed, 1])
@@ -114,9 +114,9 @@ def thread_settings() -> dict:
 
 # -- children: one loop each ------------------------------------------------------------------
 def child_harness(seeds: list[int], run_seeds: list[int], tf_threads: int | None) -> dict:
-    from al_research.loop import Evaluation, LabelledPool, run_active_learning
+    from al_research.experiment.loop import Evaluation, LabelledPool, run_active_learning
+    from al_research.experiment.oracle import Oracle
     from al_research.models.softmax import SoftmaxRegression
-    from al_research.oracle import Oracle
     from al_research.runtime import configure_tensorflow, seed_everything
     from al_research.strategies.uncertainty import LeastConfident
 
@@ -175,7 +175,9 @@ def instrumented_runs(seeds: list[int]) -> list[dict]:
     """`experiment.run(cfg)` per seed, with MLflow, CSV and plotting time measured."""
     from hydra import compose, initialize_config_dir
 
-    from al_research import experiment, plots, tracking
+    from al_research import tracking
+    from al_research.experiment import runner as experiment
+    from al_research.tracking import plots
 
     watch = Stopwatch()
     for name in ("log_params", "log_metrics", "flush", "log_image", "log_figure",
@@ -319,7 +321,7 @@ def cli_timings(repeats: int) -> dict:
     uri = f"sqlite:///{work / 'mlflow.db'}"
     base = [sys.executable, "-m", "al_research", f"tracking.uri={uri}"]
     out = {"import_seconds": min(timed_process(
-        [sys.executable, "-c", "import al_research.experiment"]) for _ in range(repeats))}
+        [sys.executable, "-c", "import al_research.experiment.runner"]) for _ in range(repeats))}
     out["fresh_store_seconds"] = timed_process(
         [*base, "clustering.enabled=false", f"hydra.run.dir={work}/fresh"])
     prepare_store(uri, "al-research")
@@ -458,7 +460,7 @@ def report(results: dict, args) -> None:
     if cli:
         print(f"\n`python -m al_research` as a whole process (40 rounds, wall clock, best of "
               f"{args.cli_repeats}):")
-        print(f"  python -c 'import al_research.experiment' (TF, MLflow, matplotlib): "
+        print(f"  python -c 'import al_research.experiment.runner' (TF, MLflow, matplotlib): "
               f"{cli['import_seconds']:.2f} s")
         print(f"  clustering on:  {cli['clustering_true_seconds']:.2f} s")
         print(f"  clustering off: {cli['clustering_false_seconds']:.2f} s")

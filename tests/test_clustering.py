@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from al_research import plots
-from al_research.clustering import (
+from al_research.experiment.clustering import (
     centroid_images,
     cluster_pool,
     cluster_quality,
     cluster_then_label,
     distinct_nearest,
 )
-from al_research.oracle import Oracle
+from al_research.experiment.oracle import Oracle
+from al_research.tracking import plots
 
 
 def _pure_blobs(per_class=30, k=4, dim=16, seed=0):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from al_research.experiment import run
+from al_research.experiment.runner import run
 from al_research.runtime import gpus
 from al_research.tracking import mlflow_run, prepare_store
 from tests.conftest import SHORT, compose

@@ -239,7 +239,7 @@ def test_folders_are_claimed_once_even_by_processes_racing_for_them(tmp_path):
     import time
 
     start_at = time.time() + 3
-    script = ("import time\nfrom al_research.sweeps import unique_dir\n"
+    script = ("import time\nfrom al_research.sweeps.folders import unique_dir\n"
               f"time.sleep(max(0, {start_at} - time.time()))\n"
               f"print(unique_dir({str(tmp_path / 'multirun' / '10-00-00')!r}))\n")
     processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,

@@ -5,9 +5,14 @@ import pytest
 
 from al_research.config import DataConfig
 from al_research.data import make_split
-from al_research.loop import Evaluation, LabelledPool, initial_indices, run_active_learning
+from al_research.experiment.loop import (
+    Evaluation,
+    LabelledPool,
+    initial_indices,
+    run_active_learning,
+)
+from al_research.experiment.oracle import Oracle
 from al_research.models.softmax import SoftmaxRegression
-from al_research.oracle import Oracle
 from al_research.strategies.random import RandomSampling
 from al_research.strategies.uncertainty import LeastConfident
 

@@ -22,7 +22,7 @@ def split():
 
 
 def _build(name: str, split, extra: list[str] | None = None):
-    from al_research.experiment import build_model
+    from al_research.experiment.runner import build_model
 
     conf = validate(compose([f"model={name}", "data.pool_size=300", "budget=100",
                              "model.early_stopping.max_epochs=30", *(extra or [])]))
@@ -67,9 +67,14 @@ def test_same_seed_same_model(name, split):
 def test_softmax_reproduces_the_pre_refactor_picks_and_accuracies():
     """Recorded from the hand-wired model.py before models became pluggable (see the file)."""
     from al_research.data import make_split
-    from al_research.experiment import build_model, build_strategy
-    from al_research.loop import Evaluation, LabelledPool, initial_indices, run_active_learning
-    from al_research.oracle import Oracle
+    from al_research.experiment.loop import (
+        Evaluation,
+        LabelledPool,
+        initial_indices,
+        run_active_learning,
+    )
+    from al_research.experiment.oracle import Oracle
+    from al_research.experiment.runner import build_model, build_strategy
 
     golden = json.loads(GOLDEN.read_text())
     for seed in ("0", "1"):

@@ -326,8 +326,13 @@ class _Spy:
 def test_the_loop_takes_embeddings_from_the_probabilities_pass(split):
     """A strategy reading the embeddings (core-set, BADGE) gets the unlabelled items' from the
     forward pass that gives the round's probabilities: the same picks as a second pass."""
-    from al_research.loop import Evaluation, LabelledPool, initial_indices, run_active_learning
-    from al_research.oracle import Oracle
+    from al_research.experiment.loop import (
+        Evaluation,
+        LabelledPool,
+        initial_indices,
+        run_active_learning,
+    )
+    from al_research.experiment.oracle import Oracle
     from al_research.strategies.badge import Badge
 
     def picks(joint):

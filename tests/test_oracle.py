@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from al_research.oracle import Oracle
+from al_research.experiment.oracle import Oracle
 
 
 def test_labels_only_what_it_is_asked_and_counts_them():

@@ -3,8 +3,8 @@
 import pytest
 from omegaconf import OmegaConf
 
-from al_research.progress import arm_of, duration, progress_line, time_left
-from al_research.sweeps import sweep_jobs
+from al_research.sweeps.folders import sweep_jobs
+from al_research.sweeps.progress import arm_of, duration, progress_line, time_left
 
 
 def test_the_plan_is_hydras_expansion_in_launch_order():

@@ -49,7 +49,7 @@ class Store:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     """Eight short runs written by `experiment.run`, the way a sweep's jobs write them."""
-    from al_research.experiment import run
+    from al_research.experiment.runner import run
 
     root = tmp_path_factory.mktemp("report-store")
     uri = f"sqlite:///{root / 'mlflow.db'}"
@@ -380,8 +380,8 @@ def test_console_script_dispatches_report(store: Store, tmp_path: Path,
 def test_a_sweep_report_counts_the_runs_it_reused(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A sweep run again skips finished configurations; its report still has them."""
-    from al_research.experiment import run
-    from al_research.resume import skip_if_finished
+    from al_research.experiment.runner import run
+    from al_research.sweeps.resume import skip_if_finished
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -51,7 +51,7 @@ class Sweep:
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     """18 short runs: random and least-confident, 3 seeds, in 3 configurations."""
-    from al_research.experiment import run
+    from al_research.experiment.runner import run
 
     root = tmp_path_factory.mktemp("ablation-store")
     uri = f"sqlite:///{root / 'mlflow.db'}"

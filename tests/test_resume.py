@@ -13,7 +13,7 @@ import time
 import pytest
 
 import al_research.config  # noqa: F401  (registers the config schema for compose)
-from al_research.resume import CONFIG_HASH_TAG, config_hash, find_finished
+from al_research.sweeps.resume import CONFIG_HASH_TAG, config_hash, find_finished
 from al_research.tracking import mlflow_run, prepare_store
 from tests.conftest import SHORT, compose, experiment_runs
 

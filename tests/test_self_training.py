@@ -5,10 +5,10 @@ import pytest
 
 from al_research.config import DataConfig
 from al_research.data import make_split
-from al_research.loop import Evaluation, LabelledPool
+from al_research.experiment.loop import Evaluation, LabelledPool
+from al_research.experiment.oracle import Oracle
+from al_research.experiment.self_training import run_self_training
 from al_research.models.softmax import SoftmaxRegression
-from al_research.oracle import Oracle
-from al_research.self_training import run_self_training
 
 
 @pytest.fixture(scope="module")

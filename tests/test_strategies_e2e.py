@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from al_research.experiment import run
+from al_research.experiment.runner import run
 from al_research.models.base import CapabilityError
 from tests.conftest import SHORT, compose, experiment_runs
 
@@ -85,8 +85,8 @@ def test_unknown_strategy_lists_the_new_ones():
 
 def test_scores_reach_the_round_log():
     """The loop hands each round's utilities on (the lead logs their histogram)."""
-    from al_research.loop import Evaluation, LabelledPool, run_active_learning
-    from al_research.oracle import Oracle
+    from al_research.experiment.loop import Evaluation, LabelledPool, run_active_learning
+    from al_research.experiment.oracle import Oracle
     from al_research.strategies.uncertainty import Margin
     from tests.test_strategies import TableLearner, softmax
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from al_research import workers
+from al_research.sweeps import workers
 from tests.conftest import ROOT
 
 PARALLEL = "hydra_plugins.al_research_launchers.parallel.ResilientJoblibLauncher"
@@ -18,7 +18,7 @@ PARALLEL = "hydra_plugins.al_research_launchers.parallel.ResilientJoblibLauncher
 PROBE = """
 import json, os, sys
 from joblib.externals.loky import get_reusable_executor
-from al_research import workers
+from al_research.sweeps import workers
 
 def state():
     from tensorflow.python.eager import context  # noqa: imported already, or now

@@ -121,7 +121,7 @@ def is_summary(run) -> bool:
 def _sweep_runs(client, ids: list[str], sweep: str, filter_string: str) -> list:
     """The runs a sweep ran and the finished ones it reused (`resume.sweep_runs`); when none
     carry this spelling of the sweep dir, the runs of the same dir spelled another way."""
-    from al_research.resume import sweep_runs
+    from al_research.sweeps.resume import sweep_runs
 
     runs = sweep_runs(client, ids, sweep, filter_string)
     if runs:

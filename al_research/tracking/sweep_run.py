@@ -92,7 +92,7 @@ class SweepRun(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
             return
-        from al_research.sweeps import sweep_jobs
+        from al_research.sweeps.folders import sweep_jobs
         from al_research.tracking.store import resolve_tracking_uri
 
         sweep = str(config.hydra.sweep.dir)

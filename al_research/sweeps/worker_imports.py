@@ -1,4 +1,4 @@
-"""Imported once by the parallel launcher's fork server (`al_research.workers`), which then
+"""Imported once by the parallel launcher's fork server (`al_research.sweeps.workers`), which then
 forks every worker from itself: a worker starts with TensorFlow, MLflow and the harness already
 imported instead of importing them again (~4 s each).
 
@@ -17,12 +17,12 @@ from al_research import env as _env  # noqa: F401  (TF and BLAS settings first)
 
 MODULES = (
     "al_research.app",  # Hydra's job entry point
-    "al_research.experiment",  # TensorFlow, MLflow, the models and the loop
+    "al_research.experiment.runner",  # TensorFlow, MLflow, the models and the loop
     "al_research.models.softmax",
     "al_research.models.networks",
     "al_research.strategies.uncertainty",
     "al_research.strategies.random",
-    "al_research.baselines",
+    "al_research.experiment.baselines",
     "al_research.tracking.recorder",
     "al_research.tracking.provenance",
     # imported by a job when it needs them, here once for every worker

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from al_research.experiment.oracle import Oracle
 from al_research.models.base import Learner
-from al_research.oracle import Oracle
 from al_research.runtime import tf
 from al_research.strategies.base import QueryContext, Strategy
 

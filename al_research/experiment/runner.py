@@ -101,7 +101,7 @@ def self_training_applies(conf: Config, strategy: Strategy) -> bool:
 
 def run(cfg: DictConfig | Config) -> float:
     """Run one configured experiment, log it to MLflow, return the final test accuracy."""
-    from al_research.resume import CONFIG_HASH_TAG, config_hash
+    from al_research.sweeps.resume import CONFIG_HASH_TAG, config_hash
     from al_research.tracking import mlflow_run, prepare_store, resolve_tracking_uri, ui_command
     from al_research.tracking.names import Tag, flag
     from al_research.tracking.provenance import context_tags, log_hydra_record, log_split
@@ -213,7 +213,7 @@ def label_fair_scores(conf: Config, split: Split, pool) -> dict[str, float]:
 
 def _initial_set(conf: Config, split: Split, strategy: Strategy, anchors: np.ndarray | None,
                  static: dict) -> np.ndarray:
-    from al_research.loop import initial_indices
+    from al_research.experiment.loop import initial_indices
 
     pool_size = len(split.pool_x)
     if strategy.labels_whole_pool:  # ground truth: the whole pool labelled at once
@@ -231,9 +231,9 @@ def _initial_set(conf: Config, split: Split, strategy: Strategy, anchors: np.nda
 
 def _run_logged(conf: Config, split: Split, model: Learner, strategy: Strategy, recorder,
                 ctx: HydraContext) -> float:
-    from al_research.baselines import kmeans_step, self_training_step
-    from al_research.loop import Evaluation, LabelledPool, run_active_learning
-    from al_research.oracle import Oracle
+    from al_research.experiment.baselines import kmeans_step, self_training_step
+    from al_research.experiment.loop import Evaluation, LabelledPool, run_active_learning
+    from al_research.experiment.oracle import Oracle
     from al_research.tracking.names import Metric
     from al_research.tracking.rounds import RoundLog
 

@@ -10,18 +10,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from al_research import plots
-from al_research.clustering import (
+from al_research.data import Split
+from al_research.experiment.clustering import (
     centroid_images,
     cluster_pool,
     cluster_quality,
     cluster_then_label,
 )
-from al_research.data import Split
-from al_research.loop import Evaluation, LabelledPool
+from al_research.experiment.loop import Evaluation, LabelledPool
+from al_research.experiment.oracle import Oracle
+from al_research.experiment.self_training import PseudoRound, run_self_training
 from al_research.models.base import Learner
-from al_research.oracle import Oracle
-from al_research.self_training import PseudoRound, run_self_training
+from al_research.tracking import plots
 from al_research.tracking.names import Metric
 from al_research.tracking.recorder import RunRecorder
 

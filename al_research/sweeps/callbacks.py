@@ -23,7 +23,6 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from al_research import workers
 from al_research.errors import (
     CONFIG_EXIT,
     STORE_EXIT,
@@ -32,6 +31,7 @@ from al_research.errors import (
     config_error_line,
     is_config_error,
 )
+from al_research.sweeps import workers
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _check_store(config: DictConfig) -> None:
 
 
 def _check(config: DictConfig, what: str = "") -> None:
-    from al_research.sweeps import job_config_part
+    from al_research.sweeps.folders import job_config_part
 
     try:
         check_job_config(job_config_part(config))
@@ -63,7 +63,7 @@ def _job_configs(config: DictConfig) -> list[tuple[int, list[str], DictConfig]]:
     """Each job of the sweep, composed as its launcher will compose it."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from al_research.sweeps import sweep_jobs
+    from al_research.sweeps.folders import sweep_jobs
 
     loader = GlobalHydra.instance().hydra.config_loader  # type: ignore[union-attr]
     return [(num, overrides, loader.load_sweep_config(config, overrides))
@@ -78,7 +78,7 @@ class PrepareMlflowStore(Callback):
         _check_store(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from al_research.sweeps import describe
+        from al_research.sweeps.folders import describe
 
         try:
             jobs = _job_configs(config)
@@ -104,7 +104,7 @@ class SweepAccount(Callback):
         self._jobs: list[list[str]] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from al_research.sweeps import sweep_jobs
+        from al_research.sweeps.folders import sweep_jobs
 
         self._config = config
         self._jobs = sweep_jobs(config)
@@ -124,8 +124,8 @@ class SweepAccount(Callback):
 
 def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
     """Mark the sweep's dead runs FAILED; write and log which jobs did not finish."""
-    from al_research.resume import reused_tag, sweep_runs
-    from al_research.sweeps import describe
+    from al_research.sweeps.folders import describe
+    from al_research.sweeps.resume import reused_tag, sweep_runs
     from al_research.tracking.liveness import FAILURE_TAG, reap_dead_runs
     from al_research.tracking.store import _client, resolve_tracking_uri
 

@@ -76,7 +76,7 @@ def progress_line(plan: Sequence[str], done: Sequence[dict[str, Any]], concurren
 
 
 def _concurrency(launcher: Any) -> int:
-    from al_research.cores import concurrent_jobs_of
+    from al_research.sweeps.cores import concurrent_jobs_of
 
     return concurrent_jobs_of(launcher)
 
@@ -94,7 +94,7 @@ class SweepProgress(Callback):
         try:
             folder = Path(str(config.hydra.sweep.dir)) / FOLDER
             folder.mkdir(parents=True, exist_ok=True)
-            from al_research.sweeps import sweep_jobs
+            from al_research.sweeps.folders import sweep_jobs
 
             plan = [arm_of(job) for job in sweep_jobs(config)]
             launcher = config.hydra.get("launcher")

@@ -4,7 +4,7 @@ joblib's default (loky) starts each worker as a fresh interpreter, which imports
 MLflow and the harness again: ~4 s per worker, longer than a short job, so that a two-job
 sweep ran slower in parallel than one after the other. With `start_method: forkserver` (the
 default on Linux) one server process imports them once
-(`al_research._worker_imports`) and forks every worker from itself: a worker is ready in
+(`al_research.sweeps.worker_imports`) and forks every worker from itself: a worker is ready in
 milliseconds, and a worker started again after one died costs nothing either. The server only
 imports: it never runs TensorFlow, so a forked worker starts TensorFlow's runtime (threads,
 devices) itself, as a fresh process would.
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 FORKSERVER = "forkserver"
 LOKY = "loky"
 START_METHODS = (FORKSERVER, LOKY)
-PRELOAD = "al_research._worker_imports"
+PRELOAD = "al_research.sweeps.worker_imports"
 
 
 def has_forkserver() -> bool:

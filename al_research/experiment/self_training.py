@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from al_research.loop import Evaluation, LabelledPool, fit_and_measure
+from al_research.experiment.loop import Evaluation, LabelledPool, fit_and_measure
 from al_research.models.base import Learner
 from al_research.runtime import tf
 from al_research.strategies.uncertainty import most_confident

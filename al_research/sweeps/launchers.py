@@ -15,8 +15,8 @@ never run. `ResilientJoblibLauncher` (`hydra/launcher=parallel`) instead:
   A job stopped by a signal of its own (SLURM signals every process) stops the sweep too.
 
 Its workers start forked from a server that imported TensorFlow, MLflow and the harness once
-(`start_method: forkserver`, `al_research.workers`), not as fresh interpreters that each import
-them again (`start_method: loky`, joblib's default).
+(`start_method: forkserver`, `al_research.sweeps.workers`), not as fresh interpreters that
+each import them again (`start_method: loky`, joblib's default).
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from hydra_plugins.hydra_joblib_launcher import _core as joblib_core
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
-from al_research import workers
-from al_research.signals import FORCE_AFTER, Terminated, signal_name, stop_on_signals
-from al_research.sweeps import SweepControl, describe
+from al_research.sweeps import workers
+from al_research.sweeps.folders import SweepControl, describe
+from al_research.sweeps.signals import FORCE_AFTER, Terminated, signal_name, stop_on_signals
 
 log = logging.getLogger(__name__)
 
