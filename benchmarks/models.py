@@ -14,7 +14,7 @@ fit. Early stopping watches the validation set. Then the ground truth: a fresh m
 seed) fitted once on all 4000 pool items, its test accuracy.
 
   ours   the model class and settings of `al_research/conf/model/<name>.yaml` (`--set` overrides
-         them): warm start, Adam, compiled fits (training.py), `predict_proba` on the
+         them): warm start, Adam, compiled fits (trainer.py), `predict_proba` on the
          unlabelled pool each round.
   keras  the same layers as `keras.Sequential`, compiled with Adam(same lr) and sparse
          categorical cross-entropy, `model.fit(x, y, epochs=max_epochs, validation_data=val,

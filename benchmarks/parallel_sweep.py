@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/parallel_sweep.py                 # 2 strategies x 10 seeds
     .venv/bin/python benchmarks/parallel_sweep.py --seeds 1       # a small sweep: 2 short jobs
-    .venv/bin/python benchmarks/parallel_sweep.py --seeds 4 --extra clustering.enabled=false
+    .venv/bin/python benchmarks/parallel_sweep.py --seeds 4 --extra stages.kmeans.enabled=false
     .venv/bin/python benchmarks/parallel_sweep.py --launchers parallel,parallel-loky,joblib
 
 Both sweeps are the real command line, `python -m al_research -m strategy=random,least_confident

@@ -24,7 +24,8 @@ Time: CPU seconds of the process (both libraries run on one thread here; CPU tim
 the load of other processes on a shared machine), the median of `--repeats` calls (up to 200
 while they total under a second; one call at 60,000 for scikit-activeml). Peak memory: the
 largest traced allocation (tracemalloc) during one call, in a separate pass. Where ProbCover
-keeps its δ and graph (ours in the loop's `static`, scikit-activeml on the strategy object),
+keeps its δ and graph (ours in the experiment's `PoolCache`, scikit-activeml on the strategy
+object),
 the first round and a later round are timed apart. A scikit-activeml call is skipped where
 its main matrix would not fit in memory (ProbCover's n x n distances and boolean masks at
 60,000 items: 25 GB).
@@ -52,6 +53,9 @@ sys.path.insert(0, str(ROOT))
 
 import al_research  # noqa: E402, F401, I001  (before numpy: BLAS reads its threads on load)
 import numpy as np  # noqa: E402
+
+from al_research.models.base import Capability  # noqa: E402
+from al_research.strategies.pool_cache import PoolCache  # noqa: E402
 
 LABELLED, BATCH, MC_SAMPLES, PCA_DIM = 200, 10, 20, 50
 SELECTION_SHARE_MAX = 0.20
@@ -201,21 +205,28 @@ class InputLearner:
 
     embeds_input = True
     has_dropout = False
+    capabilities = frozenset({Capability.PROBA, Capability.EMBEDDINGS,
+                              Capability.GRAD_EMBEDDINGS})
 
     def embed(self, x):
         return np.asarray(x)
 
 
-def ours_call(strategy, pool_x, learner, labelled, n_classes, static=None, seed=0, proba=None,
+def ours_call(strategy, pool_x, learner, labelled, n_classes, cache=None, seed=0, proba=None,
               keep=False):
-    """One round's query; each call gets a copy of `static` (what earlier rounds kept), or,
-    with `keep`, `static` itself (to keep what this round computes)."""
+    """One round's query; each call gets a copy of `cache` (what earlier rounds kept), or,
+    with `keep`, `cache` itself (to keep what this round computes)."""
+    import copy
+
     from al_research.strategies import QueryContext
 
     unlabelled = np.setdiff1d(np.arange(len(pool_x)), labelled)
 
     def call():
-        kept = static if keep else dict(static) if static is not None else {}
+        kept = (cache if keep else copy.copy(cache) if cache is not None else PoolCache(pool_x))
+        if kept is not cache and cache is not None:  # a shallow copy of each kept table
+            for name in ("features", "sq_norms", "graphs", "distances", "clusterings"):
+                setattr(kept, name, dict(getattr(cache, name)))
         ctx = QueryContext(pool_x, labelled, unlabelled, np.random.default_rng(seed), learner,
                            n_classes, kept)
         if proba is not None:
@@ -272,10 +283,10 @@ def strategy_rows(size: int, model_name: str, outputs: dict, pool_x: np.ndarray,
         call = ours_call(ours, ids, tables, labelled, 10, proba=tables.proba)
         if model_name == "softmax" and name in ("coreset", "badge"):
             # the embedding is the pixels: the pool array, and what the last round kept
-            static: dict = {}
-            ours_call(ours, pool_x, InputLearner(), previous, 10, static, proba=tables.proba,
+            cache = PoolCache(pool_x)
+            ours_call(ours, pool_x, InputLearner(), previous, 10, cache, proba=tables.proba,
                       keep=True)()
-            call = ours_call(ours, pool_x, InputLearner(), labelled, 10, static,
+            call = ours_call(ours, pool_x, InputLearner(), labelled, 10, cache,
                              proba=tables.proba)
             needs = ()
         row = {"size": size, "model": model_name, "strategy": name,
@@ -317,17 +328,17 @@ def model_free_rows(size: int, features: np.ndarray, labelled: np.ndarray, repea
     report(row)
 
     params = ProbCover.Params(features="raw", normalize=False)
-    static: dict = {}
-    first = ours_call(ProbCover(params), features, None, labelled, 10, static, keep=True)
+    cache = PoolCache(features)
+    first = ours_call(ProbCover(params), features, None, labelled, 10, cache, keep=True)
     started = time.process_time()
     first()
     first_s = time.process_time() - started
-    later = ours_call(ProbCover(params), features, None, labelled, 10, static)
+    later = ours_call(ProbCover(params), features, None, labelled, 10, cache)
     row = {"size": size, "model": "-", "strategy": "probcover", "ours_first_s": first_s,
            "ours_s": timed(later, repeats), "model_outputs_s": 0.0,
            "ours_peak_mb": peak_bytes(ours_call(ProbCover(params), features, None, labelled,
-                                                10, {})) / 1e6}
-    graph = next(v for k, v in static.items() if k[0] == "probcover")
+                                                10)) / 1e6}
+    graph = next(iter(cache.graphs.values()))
     row["graph_edges_per_item"] = graph.nnz / size
     print(f"{size:>6}: probcover graph: {graph.nnz / size:.1f} edges per item")
     needed = size * size * (features.itemsize + 3)  # distances and three n x n boolean masks

@@ -24,7 +24,7 @@ CONF_DIR = ROOT / "al_research" / "conf"
 SHORT = [
     "budget=30",
     "data.pool_size=500",
-    "clustering.enabled=false",
+    "stages.kmeans.enabled=false",
     "tracking.histograms=false",
 ]
 
@@ -61,9 +61,11 @@ def experiment_runs(uri: str, experiment: str = "al-research"):
     return client, [r for r in runs if r.data.tags.get("summary") != "true"]
 
 
-def run_cli(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], cwd: Path, timeout: int = 600,
+            env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python -m al_research ARGS` as a user would, in `cwd`."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+           **(env_extra or {})}
     return subprocess.run(
         [sys.executable, "-m", "al_research", *args], cwd=cwd, env=env, capture_output=True,
         text=True, timeout=timeout,

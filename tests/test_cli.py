@@ -95,8 +95,9 @@ def test_a_sweep_with_a_failed_job_still_reports_what_landed(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "sweep"
     missing = tmp_path / "absent" / "mnist.npz"
-    result = run_cli(["-m", "data=mnist_5k,mnist", f"data.path={missing}", *SHORT,
-                      f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    result = run_cli(["-m", "data=mnist_5k,mnist", *SHORT, f"tracking.uri={uri}",
+                      f"hydra.sweep.dir={sweep}"], cwd=tmp_path,
+                     env_extra={"MNIST_NPZ": str(missing)})  # data=mnist reads it
     assert result.returncode != 0 and str(missing) in result.stderr
     client, runs = experiment_runs(uri)
     assert [r.data.tags["data"] for r in runs] == ["mnist_5k"]
@@ -110,7 +111,7 @@ def test_the_main_command_runs_the_article_sweep_and_prints_its_table(tmp_path):
     """`make run`'s command, on 2 seeds: parallel jobs, then the article's table."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = run_cli(["experiment=article_seeds", "seed=range(0,2)", "budget=100",
-                      "self_training.max_rounds=5", f"tracking.uri={uri}",
+                      "stages.self_training.params.max_rounds=5", f"tracking.uri={uri}",
                       f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr

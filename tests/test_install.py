@@ -83,7 +83,7 @@ def test_the_installed_command_runs_from_anywhere(installed, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     _run([str(bin_dir / "al-research"), "-m", "hydra/launcher=parallel",
           "hydra.launcher.n_jobs=2", "seed=0,1", "budget=30", "data.pool_size=500",
-          "clustering.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
+          "stages.kmeans.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
           f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path)
     from tests.conftest import experiment_runs
 

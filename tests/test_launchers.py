@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from al_research.runtime import concurrent_jobs, launcher_threads, thread_share
 from tests.conftest import experiment_runs, run_cli
 
-SHORT = ["budget=30", "clustering.enabled=false", "tracking.histograms=false"]
+SHORT = ["budget=30", "stages.kmeans.enabled=false", "tracking.histograms=false"]
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 SLURM = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
 LOCAL = "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
@@ -166,7 +166,7 @@ def test_reruns_are_identical_on_every_launcher(tmp_path):
 
 
 # -- the parallel launcher survives a dead worker --------------------------------------------
-LONG = ["budget=1000", "data.pool_size=2000", "clustering.enabled=false",
+LONG = ["budget=1000", "data.pool_size=2000", "stages.kmeans.enabled=false",
         "tracking.histograms=false"]
 
 
@@ -282,7 +282,7 @@ def test_a_submitit_job_killed_mid_sweep_does_not_stop_the_others(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process, victim = _kill_a_running_job(
         ["hydra/launcher=local", "seed=0,1", "budget=1000", "data.pool_size=2000",
-         "clustering.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
+         "stages.kmeans.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
          f"hydra.sweep.dir={sweep}"], uri, env, tmp_path)
     _, err = process.communicate(timeout=600)
     assert process.returncode == 1 and "Traceback" not in err, err[-3000:]

@@ -8,7 +8,6 @@ from al_research.data import make_split
 from al_research.experiment.loop import (
     Evaluation,
     LabelledPool,
-    initial_indices,
     run_active_learning,
 )
 from al_research.experiment.oracle import Oracle
@@ -28,7 +27,8 @@ def _run(split, strategy, seed=5, budget=50, batch=10):
     model = SoftmaxRegression((784,), 10, (split.val_x, split.val_y))
     oracle = Oracle(split.pool_y)
     pool = LabelledPool(split.pool_x, oracle)
-    initial = initial_indices("random", 10, len(split.pool_x), np.random.default_rng([seed, 1]))
+    initial = np.sort(np.random.default_rng([seed, 1]).choice(len(split.pool_x), 10,
+                                                              replace=False))
     held_out = Evaluation(split.test_x, split.test_y, split.val_x, split.val_y)
     rounds = run_active_learning(model, pool, held_out, strategy, initial, batch, budget,
                                  np.random.default_rng([seed, 2]))
@@ -80,12 +80,3 @@ def test_pool_refuses_to_label_an_item_twice(split):
     pool.add(np.array([1, 2]))
     with pytest.raises(ValueError, match="twice"):
         pool.add(np.array([2, 3]))
-
-
-def test_initial_first_and_kmeans():
-    rng = np.random.default_rng(0)
-    assert initial_indices("first", 10, 100, rng).tolist() == list(range(10))
-    assert initial_indices("kmeans", 3, 100, rng, kmeans_nearest=np.array([7, 3, 9])).tolist() \
-        == [7, 3, 9]
-    with pytest.raises(ValueError, match="clustering"):
-        initial_indices("kmeans", 3, 100, rng)

@@ -11,7 +11,7 @@ import pytest
 
 from al_research.config import DataConfig
 from al_research.data import make_split
-from al_research.models.base import CapabilityError, TrainingSpec
+from al_research.models.base import Capability, CapabilityError, TrainingSpec, missing
 from al_research.models.networks import CNN, MLP
 
 MNIST = (28, 28, 1)
@@ -60,8 +60,8 @@ def test_learns_mnist_above_chance(split, make):
     assert proba.shape == (300, 10)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert model.predict(split.test_x).tolist() == proba.argmax(axis=1).tolist()
-    assert model.score(split.test_x, split.test_y) == pytest.approx(
-        float((proba.argmax(axis=1) == split.test_y).mean()))
+    assert model.score(split.test_x, split.test_y) == (
+        int((proba.argmax(axis=1) == split.test_y).sum()) / 300)
 
 
 def test_fit_stops_patience_epochs_after_the_best_and_restores_it(split):
@@ -76,7 +76,8 @@ def test_fit_stops_patience_epochs_after_the_best_and_restores_it(split):
         trajectory.append(stepper.score(split.val_x, split.val_y))
         weights.append(stepper.weights)
     model = mlp(split, params=params, patience=8, max_epochs=500)
-    epochs = model.fit(x, y).epochs
+    info = model.fit(x, y)
+    epochs = info.epochs
     best, best_epoch, wait, expected = -1.0, 0, 0, 0
     for epoch, acc in enumerate(trajectory, start=1):
         if acc > best:
@@ -88,6 +89,7 @@ def test_fit_stops_patience_epochs_after_the_best_and_restores_it(split):
             break
     assert expected, "the trajectory should stop within 120 epochs"
     assert epochs == expected
+    assert info.best_epoch == best_epoch == epochs - 8
     assert model.score(split.val_x, split.val_y) == best
     for ours, best_weights in zip(model.weights, weights[best_epoch - 1], strict=True):
         np.testing.assert_array_equal(ours, best_weights)  # the best epoch's, not the last's
@@ -98,7 +100,8 @@ def test_fixed_stopping_runs_max_epochs_and_keeps_the_last_weights(split):
     x, y = split.pool_x[:50], split.pool_y[:50]
     params = MLP.Params(hidden=32, dropout=0.0)
     fixed = MLP(MNIST, 10, None, spec(stopping="fixed", max_epochs=7), params, 0)
-    assert fixed.fit(x, y).epochs == 7
+    info = fixed.fit(x, y)
+    assert (info.epochs, info.best_epoch) == (7, 7)
     stepper = MLP(MNIST, 10, None, spec(stopping="fixed", max_epochs=1), params, 0)
     for _ in range(7):
         stepper.fit(x, y)
@@ -181,7 +184,8 @@ def test_one_trace_across_growing_sets_instances_and_sessions(split):
     reset_tensorflow_state()
     after = instance(1, batch_size=8, warm_start=False)
     counts = after.tracing_counts()
-    assert counts["fit"] == 1 and counts["proba"] == 1 and counts["accuracy"] == 1
+    assert counts["fit"] == 1 and counts["proba"] == 1 and counts["hits"] == 1
+    assert counts["samples"] == 0  # never asked for
     assert first.tracing_counts() == counts  # one cache entry for the architecture
     np.testing.assert_array_equal(after.predict_proba(split.test_x), before)  # same numbers
     assert after.score(split.test_x, split.test_y) > 0.4
@@ -206,16 +210,19 @@ def test_mc_dropout_passes(split, make):
 def test_mc_passes_from_one_forward_pass_equal_keras_dropout_passes(split, make):
     """The passes reuse the features and resample the last layer's dropout alone: the same
     numbers as whole forward passes through the Keras model with its Dropout layer training."""
-    from al_research.models.training import CompiledNetwork
+    from al_research.models.architecture import KerasNetwork
+    from al_research.models.trainer import Compiled
     from al_research.runtime import tf
 
     model = make(split)
     model.fit(split.pool_x[:100], split.pool_y[:100])
     trainer = model._trainer
-    whole = CompiledNetwork(trainer.network.model, trainer.network.n_features)
+    network = trainer.compiled.architecture
+    assert network.head_dropout == 0.5
+    whole = Compiled(KerasNetwork(network.model, network.n_features))  # full passes
     args = (tf.constant(split.test_x[:40]), trainer.weights, tf.constant(5),
             tf.constant([11, 3], tf.int64))
-    fast = trainer.network.concrete("samples")(*args).numpy()
+    fast = trainer.compiled.concrete("samples")(*args).numpy()
     np.testing.assert_allclose(fast, whole.concrete("samples")(*args).numpy(), rtol=1e-5,
                                atol=1e-6)
     assert not np.allclose(fast[0], fast[1])
@@ -232,8 +239,35 @@ def test_proba_and_embed_in_one_pass(split):
 def test_without_dropout_there_are_no_stochastic_passes(split):
     model = mlp(split, params=MLP.Params(hidden=32, dropout=0.0))
     assert not model.has_dropout
+    assert Capability.MC_SAMPLES not in model.capabilities
     with pytest.raises(CapabilityError, match="dropout"):
         model.predict_proba_samples(split.test_x[:5], 3)
+
+
+@pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp", "cnn"])
+def test_capabilities_are_declared(split, make):
+    everything = {Capability.PROBA, Capability.EMBEDDINGS, Capability.GRAD_EMBEDDINGS,
+                  Capability.MC_SAMPLES}
+    with_dropout = make(split)
+    assert with_dropout.capabilities == everything and with_dropout.has_dropout
+    params = (MLP.Params(hidden=16, dropout=0.0) if make is mlp
+              else CNN.Params(filters=(4, 8), dense=16, dropout=0.0))
+    without = make(split, params=params)
+    assert without.capabilities == everything - {Capability.MC_SAMPLES}
+    assert not without.has_dropout and "samples" not in without.tracing_counts()
+    assert missing(frozenset({Capability.MC_SAMPLES}), without.capabilities) == ["mc_samples"]
+    assert not with_dropout.embeds_input and not without.embeds_input
+
+
+def test_mlp_score_is_an_exact_fraction(split):
+    """Accuracy is an integer count of hits over n, in Python: 100 items give k / 100."""
+    model = mlp(split, stopping="fixed", max_epochs=3)
+    model.fit(split.pool_x[:40], split.pool_y[:40])
+    x, y = split.test_x[:100], split.test_y[:100]
+    score = model.score(x, y)
+    assert score * 100 == round(score * 100)
+    assert score == int((model.predict(x) == y).sum()) / 100
+    assert len(repr(score)) <= 4  # e.g. 0.26, not float32's 0.25999999046325684
 
 
 @pytest.mark.parametrize(("make", "width"), [(mlp, 64), (cnn, 32)], ids=["mlp", "cnn"])
@@ -307,16 +341,19 @@ def test_params_are_checked():
 
 
 class _Spy:
-    """A real MLP, counting its `embed` calls; with `joint=False`, seen without
-    `predict_proba_and_embed` (a model offering only separate passes)."""
+    """A real MLP, counting its `embed` calls; with `joint=False`, its
+    `predict_proba_and_embed` makes two separate passes (`predict_proba`, then `embed`)."""
 
     def __init__(self, model, joint: bool):
         self._model, self._joint, self.embedded_rows = model, joint, []
 
     def __getattr__(self, name):
-        if name == "predict_proba_and_embed" and not self._joint:
-            raise AttributeError(name)
         return getattr(self._model, name)
+
+    def predict_proba_and_embed(self, x):
+        if self._joint:
+            return self._model.predict_proba_and_embed(x)
+        return self._model.predict_proba(x), self.embed(x)
 
     def embed(self, x):
         self.embedded_rows.append(len(x))
@@ -326,19 +363,14 @@ class _Spy:
 def test_the_loop_takes_embeddings_from_the_probabilities_pass(split):
     """A strategy reading the embeddings (core-set, BADGE) gets the unlabelled items' from the
     forward pass that gives the round's probabilities: the same picks as a second pass."""
-    from al_research.experiment.loop import (
-        Evaluation,
-        LabelledPool,
-        initial_indices,
-        run_active_learning,
-    )
+    from al_research.experiment.loop import Evaluation, LabelledPool, run_active_learning
     from al_research.experiment.oracle import Oracle
     from al_research.strategies.badge import Badge
 
     def picks(joint):
         spy = _Spy(mlp(split), joint)
         pool = LabelledPool(split.pool_x, Oracle(split.pool_y))
-        initial = initial_indices("random", 10, len(split.pool_x), np.random.default_rng(1))
+        initial = np.sort(np.random.default_rng(1).choice(len(split.pool_x), 10, replace=False))
         rounds = run_active_learning(
             spy, pool, Evaluation(split.test_x, split.test_y, split.val_x, split.val_y),
             Badge(), initial, 10, 40, np.random.default_rng(2))

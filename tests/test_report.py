@@ -20,8 +20,9 @@ from tests.conftest import SHORT, compose
 
 EXPERIMENT = "report-test"
 MAIN, EXTRA = "sweep-main", "sweep-extra"
-SELF_TRAINING = ["self_training.enabled=true", "self_training.strategies=[least_confident]",
-                 "self_training.max_rounds=2"]
+SELF_TRAINING = ["stages.self_training.enabled=true",
+                 "stages.self_training.strategies=[least_confident]",
+                 "stages.self_training.params.max_rounds=2"]
 # (strategy, seed, sweep tag): MAIN pairs seeds 0-2 and has one ground-truth run; EXTRA holds
 # one more random run, so the whole experiment has a random seed (3) least_confident lacks.
 PLAN = [*((s, seed, MAIN) for s in ("random", "least_confident") for seed in (0, 1, 2)),
@@ -206,7 +207,7 @@ def test_comparison_pairs_by_seed(store: Store, main_report: rp.Report) -> None:
     final = finals(store, MAIN)
     diffs = [final["least_confident"][s] - final["random"][s] for s in ("0", "1", "2")]
     mean, low, high = hand_interval(diffs)
-    row = next(c for c in main_report.comparisons if c.arm == "least_confident")
+    row = next(c for c in rp.comparisons(main_report) if c.arm == "least_confident")
     assert row.seeds == ["0", "1", "2"] and row.baseline == "random"
     assert (row.difference.mean, row.difference.low, row.difference.high) == pytest.approx(
         (mean, low, high), abs=1e-9)
@@ -219,8 +220,8 @@ def test_comparison_pairs_by_seed(store: Store, main_report: rp.Report) -> None:
     assert row.test.method in ("exact", "exact permutation (ties)", "")
     # self-training is compared too, and Holm adjusts across both rows
     st_final = finals(store, MAIN, "self_training/final_test_accuracy")["least_confident"]
-    st_row = next(c for c in main_report.comparisons if c.arm.endswith("self-training"))
-    fresh_row = next(c for c in main_report.comparisons if c.arm.endswith("(fresh model)"))
+    st_row = next(c for c in rp.comparisons(main_report) if c.arm.endswith("self-training"))
+    fresh_row = next(c for c in rp.comparisons(main_report) if c.arm.endswith("(fresh model)"))
     st_diffs = [st_final[s] - final["random"][s] for s in ("0", "1", "2")]
     assert st_row.difference.mean == pytest.approx(np.mean(st_diffs), abs=1e-9)
     fresh = finals(store, MAIN, "fresh_test_accuracy")
@@ -233,7 +234,7 @@ def test_comparison_pairs_by_seed(store: Store, main_report: rp.Report) -> None:
         running = max(running, min(1.0, (len(finite) - rank) * p))
         expected.append(running)
     assert sorted(c.p_holm for c in rows if math.isfinite(c.p_holm)) == pytest.approx(expected)
-    summary = next(s for s in main_report.summaries if s.arm == "random")
+    summary = next(s for s in rp.summaries(main_report) if s.arm == "random")
     assert summary.n_runs == 3
     assert summary.final.mean == pytest.approx(np.mean(list(final["random"].values())))
     mean_curve = [np.mean([histories(store, MAIN)["random"][s][step] for s in "012"])
@@ -266,7 +267,7 @@ def test_comparison_pairs_by_seed(store: Store, main_report: rp.Report) -> None:
 
 
 def test_article_table_is_computed_from_the_runs(store: Store, main_report: rp.Report) -> None:
-    rows = {r.line: r for r in main_report.article}
+    rows = {r.line: r for r in rp.article_rows(main_report)}
     assert list(rows) == ["4000 samples", "400 random samples", "400 active learned samples",
                           "+ auto-labeling"]
     random_row = rows["400 random samples"]
@@ -286,6 +287,8 @@ def test_article_table_is_computed_from_the_runs(store: Store, main_report: rp.R
     assert rows["4000 samples"].verdict == "n=1: no interval"  # one ground-truth run
     text = (main_report.out_dir / "summary.md").read_text()
     assert "## The article's table" in text and "30 active learned samples" in text
+    # the caption's test-set size is the runs' own (data.test_size, 400 in mnist_5k)
+    assert "; one test image of 400 is 0.0025\n" in text
 
 
 def test_unpaired_seeds_warn_and_are_left_out(store: Store, tmp_path: Path,
@@ -297,7 +300,7 @@ def test_unpaired_seeds_warn_and_are_left_out(store: Store, tmp_path: Path,
         "random": 4, "least_confident": 3, "full": 1}
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("least_confident" in m and "seed(s) 3" in m for m in warned), warned
-    row = next(c for c in report.comparisons if c.arm == "least_confident")
+    row = next(c for c in rp.comparisons(report) if c.arm == "least_confident")
     assert row.seeds == ["0", "1", "2"] and "1 unpaired" in row.note
     assert "seeds do not pair" in (tmp_path / "summary.md").read_text()
 
@@ -307,8 +310,8 @@ def test_a_single_run_gives_no_interval_not_a_crash(store: Store, tmp_path: Path
     assert [(a.name, len(a.runs)) for a in report.arms] == [("random", 1)]
     rows = read_csv(tmp_path / "learning_curves.csv")
     assert {r["n"] for r in rows} == {"1"} and all(r["ci_low"] == "nan" for r in rows)
-    assert report.comparisons == []
-    verdicts = {r.line: r.verdict for r in report.article}
+    assert rp.comparisons(report) == []
+    verdicts = {r.line: r.verdict for r in rp.article_rows(report)}
     assert "cannot reach" not in " ".join(report.notes)  # no test at all, no such note
     assert verdicts == {"4000 samples": "no runs", "400 random samples": "n=1: no interval",
                         "400 active learned samples": "no runs", "+ auto-labeling": "no runs"}
@@ -396,7 +399,8 @@ def test_a_sweep_report_counts_the_runs_it_reused(tmp_path: Path,
     assert {a.name: a.seeds for a in report.arms} == {"random": ["0"],
                                                       "least_confident": ["0"]}
     assert report.selection.sweep == "later"
-    assert [c.seeds for c in report.comparisons if c.metric == "final_test_accuracy"] == [["0"]]
+    assert [c.seeds for c in rp.comparisons(report)
+            if c.metric == "final_test_accuracy"] == [["0"]]
 
 
 def test_keys_implied_by_a_group_choice_do_not_name_arms():
@@ -414,7 +418,7 @@ def test_keys_implied_by_a_group_choice_do_not_name_arms():
 
 def test_ranking_is_the_mean_per_seed_rank_within_the_configuration(
         store: Store, main_report: rp.Report) -> None:
-    from al_research.report.ranking import ranking_table
+    from al_research.report.sections.ranking import ranking_table
 
     final = finals(store, MAIN)
     rows = {r.arm: r for r in ranking_table(main_report.arms)}
@@ -437,12 +441,12 @@ def test_small_multiples_draw_one_panel_per_arm(main_report: rp.Report, tmp_path
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from PIL import Image
 
-    from al_research.report import figures
+    from al_research.report.sections import comparison
 
-    assert figures.plot_small_multiples(main_report, tmp_path / "few.png") is None  # 1 arm
+    assert comparison.plot_small_multiples(main_report, tmp_path / "few.png") is None  # 1 arm
     assert not (tmp_path / "few.png").exists()
-    monkeypatch.setattr(figures, "SMALL_MULTIPLES_FROM", 1)
-    title = figures.plot_small_multiples(main_report, tmp_path / "one.png")
+    monkeypatch.setattr(comparison, "SMALL_MULTIPLES_FROM", 1)
+    title = comparison.plot_small_multiples(main_report, tmp_path / "one.png")
     assert title and "random arm" in title
     with Image.open(tmp_path / "one.png") as image:  # one panel: a single column
         assert image.size[0] < 500

@@ -12,7 +12,10 @@ import pytest
 
 import al_research  # noqa: F401  (quiet TF, one BLAS thread, before anything imports them)
 from al_research import report as rp
-from al_research.report.figures import plot_differences, plot_learning_curves
+from al_research.report.sections.attribution import attribution_markdown
+from al_research.report.sections.comparison import comparison_table, plot_differences
+from al_research.report.sections.curves import curve_table, plot_learning_curves
+from al_research.report.sections.per_arm import summary_table
 from tests.conftest import CONF_DIR, SHORT, compose, experiment_runs, run_cli
 
 EXPERIMENT = "ablation-test"
@@ -22,8 +25,9 @@ WARM, MONITOR = "model.warm_start", "model.early_stopping.monitor"
 # the reference configuration and two factors, each flipped alone (one factor at a time)
 CONFIGS = {(): [], ((WARM, "false"),): [f"{WARM}=false"],
            ((MONITOR, "test"),): [f"{MONITOR}=test"]}
-COMMON = [*SHORT, "data.val_size=100", "self_training.enabled=true",
-          "self_training.strategies=[least_confident]", "self_training.max_rounds=2",
+COMMON = [*SHORT, "data.val_size=100", "stages.self_training.enabled=true",
+          "stages.self_training.strategies=[least_confident]",
+          "stages.self_training.params.max_rounds=2",
           f"tracking.experiment_name={EXPERIMENT}", f"+tracking.tags.sweep={SWEEP}",
           "+tracking.tags.protocol=article"]
 
@@ -79,7 +83,7 @@ def test_arms_are_configurations_paired_within_each(sweep: Sweep) -> None:
     assert all(a.seeds == list(SEEDS) for a in report.arms)
     finals = sweep.finals()
     for config in CONFIGS:
-        row = next(c for c in report.comparisons
+        row = next(c for c in rp.comparisons(report)
                    if c.arm.startswith(name("least_confident", config))
                    and c.metric == "final_test_accuracy")
         assert row.baseline.startswith(name("random", config))  # same configuration
@@ -87,14 +91,14 @@ def test_arms_are_configurations_paired_within_each(sweep: Sweep) -> None:
                  for s in SEEDS]
         assert row.seeds == list(SEEDS)
         assert row.difference.mean == pytest.approx(np.mean(diffs), abs=1e-12)
-    summaries = {s.arm: s for s in report.summaries}
+    summaries = {s.arm: s for s in rp.summaries(report)}
     assert summaries["random"].validation_labels == "100"
     assert summaries[name("random", ((MONITOR, "test"),)) + " [test-selected]"] \
         .validation_labels == "100 (unused: stops on test)"
 
 
 def test_attribution_has_one_row_per_factor_with_finite_intervals(sweep: Sweep) -> None:
-    (attribution,) = sweep.report.attribution
+    (attribution,) = rp.attributions(sweep.report)
     assert attribution.strategy == "least_confident"
     assert [r.change for r in attribution.rows] == [f"{MONITOR}=test", f"{WARM}=false"]
     finals = sweep.finals()
@@ -135,10 +139,10 @@ def test_test_selected_runs_are_flagged_everywhere(sweep: Sweep, tmp_path: Path)
     assert flagged == {name(s, ((MONITOR, "test"),)) for s in ("random", "least_confident")}
     assert report.test_selected_runs == 6
     mark = "[test-selected]"
-    tables = {"arms": rp.render.summary_table(report), "curves": rp.render.curve_table(report),
-              "comparison": rp.render.comparison_table(report),
-              "article": rp.article_markdown(report.article),
-              "attribution": rp.render.attribution_markdown(report.attribution[0])}
+    tables = {"arms": summary_table(report), "curves": curve_table(report),
+              "comparison": comparison_table(report),
+              "article": rp.article_markdown(rp.article_rows(report)),
+              "attribution": attribution_markdown(rp.attributions(report)[0])}
     for table_name, table in tables.items():
         marked = [line for line in table.splitlines() if mark in line]
         assert marked, table_name
@@ -146,8 +150,8 @@ def test_test_selected_runs_are_flagged_everywhere(sweep: Sweep, tmp_path: Path)
         unflagged = [line for line in table.splitlines()
                      if line.startswith("| random |") or line.startswith("| least_confident |")]
         assert all(mark not in line for line in unflagged), table_name
-    assert all(mark in r.ours for r in report.article if r.test_selected)
-    assert any(r.test_selected for r in report.article)
+    assert all(mark in r.ours for r in rp.article_rows(report) if r.test_selected)
+    assert any(r.test_selected for r in rp.article_rows(report))
     text = (report.out_dir / "summary.md").read_text()
     assert "**6 run(s) early-stopped on the test set**" in text
     curves = list(csv.DictReader((report.out_dir / "learning_curves.csv").open()))
@@ -184,14 +188,16 @@ def test_article_ablation_flips_one_factor_per_configuration() -> None:
         return flatten(compose(["experiment=article_ablation", f"+ablation={option}"]))
 
     honest = config("honest")
-    assert (honest[WARM], honest[MONITOR], honest["initial"],
-            honest["self_training.max_rounds"]) == (True, "val", "random", 40)
+    FIRST = {"initial._target_": "al_research.strategies.initial.FirstItems",  # noqa: N806
+             "initial.name": "first"}
+    assert (honest[WARM], honest[MONITOR], honest["initial.name"],
+            honest["stages.self_training.params.max_rounds"]) == (True, "val", "random", 40)
     changed = {o: {k: v for k, v in config(o).items() if honest.get(k) != v} for o in options}
     assert changed == {
         "honest": {}, "cold_start": {WARM: False}, "test_stopping": {MONITOR: "test"},
-        "first_initial": {"initial": "first"}, "self_training_whole_pool": {
-            "self_training.max_rounds": None},
-        "article": {MONITOR: "test", "initial": "first", "self_training.max_rounds": None}}
+        "first_initial": FIRST, "self_training_whole_pool": {
+            "stages.self_training.params.max_rounds": None},
+        "article": {MONITOR: "test", **FIRST, "stages.self_training.params.max_rounds": None}}
 
 
 @pytest.mark.slow
@@ -213,12 +219,12 @@ def test_a_two_level_sweep_on_the_command_line_pairs_within_each_level(tmp_path:
     report = rp.generate_report(uri, "al-research", str(sweep), tmp_path / "again",
                                 log_run=False)
     for warm, arm in (("True", "least_confident"), ("False", f"least_confident · {WARM}=false")):
-        row = next(c for c in report.comparisons if c.arm == arm)
+        row = next(c for c in rp.comparisons(report) if c.arm == arm)
         diffs = [finals[("least_confident", warm, s)] - finals[("random", warm, s)]
                  for s in ("0", "1")]
         assert row.seeds == ["0", "1"]
         assert row.difference.mean == pytest.approx(np.mean(diffs), abs=1e-12)
-    (attribution,) = report.attribution
+    (attribution,) = rp.attributions(report)
     assert [r.change for r in attribution.rows] == [f"{WARM}=false"]
     assert (sweep / "report" / "summary.md").is_file()
 

@@ -23,7 +23,7 @@ def test_the_hash_follows_what_a_run_computes_and_nothing_else(tmp_path):
     base = config_hash(compose(SHORT))
     assert base == config_hash(compose(SHORT)) and len(base) == 16
     for changed in (["seed=1"], ["strategy=random"], ["budget=40"], ["model.lr=0.05"],
-                    ["data=digits"], ["self_training.enabled=true"]):
+                    ["data=digits"], ["stages.self_training.enabled=true"]):
         assert config_hash(compose([*SHORT, *changed])) != base, changed
     for ignored in ([f"tracking.uri=sqlite:///{tmp_path / 'x.db'}"],
                     ["tracking.experiment_name=other"], ["tracking.histograms=true"],
@@ -48,7 +48,7 @@ def test_find_finished_sees_only_finished_runs_with_the_same_hash(store_uri):
 
 
 # -- a sweep stopped and run again ------------------------------------------------------------
-LONG = ["budget=1000", "data.pool_size=2000", "clustering.enabled=false",
+LONG = ["budget=1000", "data.pool_size=2000", "stages.kmeans.enabled=false",
         "tracking.histograms=false"]
 
 

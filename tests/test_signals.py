@@ -21,7 +21,7 @@ from al_research.sweeps.signals import Terminated, shielded, stop_on_signals, st
 from tests.conftest import experiment_runs
 
 # Long enough to be signalled mid-run (100 rounds of a few ms), small enough to load quickly.
-LONG = ["budget=1000", "data.pool_size=2000", "clustering.enabled=false",
+LONG = ["budget=1000", "data.pool_size=2000", "stages.kmeans.enabled=false",
         "tracking.histograms=false"]
 
 

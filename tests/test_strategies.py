@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 
 from al_research.config import ConfigError, load_params, validate
-from al_research.models.base import CapabilityError, NoParams
-from al_research.strategies import QueryContext, cold_start_selector, initial_selection
+from al_research.models.base import Capability, CapabilityError, NoParams
+from al_research.strategies import QueryContext
 from al_research.strategies.badge import Badge, kmeanspp_gradients, residuals
 from al_research.strategies.bald import BALD, mutual_information
 from al_research.strategies.coreset import CoreSet
+from al_research.strategies.initial import initial_selection
+from al_research.strategies.pool_cache import PoolCache
 from al_research.strategies.probcover import ProbCover, choose_delta, purity
 from al_research.strategies.random import RandomSampling
 from al_research.strategies.typiclust import TypiClust
@@ -38,10 +40,14 @@ class TableLearner:
     and MC-dropout passes are looked up by id in the given tables."""
 
     Params = NoParams
+    embeds_input = False
 
     def __init__(self, proba=None, embeddings=None, samples=None) -> None:
         self.proba, self.embeddings, self.samples = proba, embeddings, samples
         self.has_dropout = samples is not None
+        offers = {Capability.PROBA: proba, Capability.EMBEDDINGS: embeddings,
+                  Capability.MC_SAMPLES: samples}
+        self.capabilities = frozenset(c for c, table in offers.items() if table is not None)
 
     @staticmethod
     def _ids(x) -> np.ndarray:
@@ -61,13 +67,13 @@ class TableLearner:
 
 
 def table_context(n: int, labelled, learner=None, seed: int = 0, n_classes: int | None = None,
-                  pool_x=None, static: dict | None = None) -> QueryContext:
+                  pool_x=None, cache: PoolCache | None = None) -> QueryContext:
     """A round's context over `n` items (ids as features unless `pool_x` is given)."""
     labelled = np.asarray(labelled, dtype=np.int64)
     unlabelled = np.setdiff1d(np.arange(n), labelled)
     x = np.arange(n, dtype=np.float64)[:, None] if pool_x is None else pool_x
     return QueryContext(x, labelled, unlabelled, np.random.default_rng(seed), learner,
-                        n_classes, static)
+                        n_classes, cache)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -142,9 +148,15 @@ def test_bald_picks_disagreement_not_entropy():
 
 
 def test_bald_refuses_a_model_without_dropout_naming_the_ones_with_it():
-    with pytest.raises(CapabilityError, match="mlp.*cnn"):
-        BALD().check_model(TableLearner(proba=PROBA), "softmax")
-    BALD().check_model(TableLearner(proba=PROBA, samples=MC), "mlp")  # no error
+    from al_research.models.base import Capability
+    from al_research.strategies.base import check_capabilities
+
+    with pytest.raises(CapabilityError, match="needs mc_samples, and model 'softmax' offers "
+                                              "embeddings, .*proba.*mlp.*cnn"):
+        check_capabilities(BALD().needs, frozenset({Capability.PROBA, Capability.EMBEDDINGS,
+                                                    Capability.GRAD_EMBEDDINGS}),
+                           "strategy 'bald'", "model 'softmax'")
+    check_capabilities(BALD().needs, frozenset(Capability), "strategy 'bald'", "model 'mlp'")
 
 
 # --- core-set --------------------------------------------------------------------------------
@@ -173,16 +185,16 @@ def test_coreset_kept_distances_equal_a_fresh_computation(normalize):
     rng = np.random.default_rng(4)
     x = rng.normal(size=(200, 6))
     strategy = CoreSet(CoreSet.Params(features="raw", normalize=normalize))
-    static: dict = {}
+    cache = PoolCache(x)
     labelled = list(range(0, 200, 20))
     for _ in range(3):  # rounds: the kept distances grow with each round's picks
-        kept = strategy.query(table_context(200, labelled, None, pool_x=x, static=static), 5)
+        kept = strategy.query(table_context(200, labelled, None, pool_x=x, cache=cache), 5)
         fresh = strategy.query(table_context(200, labelled, None, pool_x=x), 5)
         assert kept.positions.tolist() == fresh.positions.tolist()
         np.testing.assert_allclose(kept.scores, fresh.scores, rtol=1e-9)
         labelled += table_context(200, labelled).unlabelled[kept.positions].tolist()
     # a labelled set that is not a superset of the kept one is computed afresh
-    other = strategy.query(table_context(200, [1, 2], None, pool_x=x, static=static), 5)
+    other = strategy.query(table_context(200, [1, 2], None, pool_x=x, cache=cache), 5)
     assert other.positions.tolist() == strategy.query(
         table_context(200, [1, 2], None, pool_x=x), 5).positions.tolist()
 
@@ -211,12 +223,12 @@ def test_a_model_that_embeds_its_input_gives_the_same_picks_from_the_pool_array(
     proba = softmax(rng.normal(size=(150, 3)) * 2)
     labelled = [3, 40, 77]
     explicit = strategy.query(table_context(150, labelled, TableLearner(proba, x), seed=2), 8)
-    static: dict = {}
+    cache = PoolCache(x)
     fast = strategy.query(table_context(150, labelled, InputEmbedder(proba, x), seed=2,
-                                        pool_x=x, static=static), 8)
+                                        pool_x=x, cache=cache), 8)
     assert explicit.positions.tolist() == fast.positions.tolist()
     np.testing.assert_allclose(explicit.scores, fast.scores, rtol=1e-9)
-    assert ("sq_norms", ("raw", None, False)) in static  # the pool array's path was taken
+    assert ("raw", None, False) in cache.sq_norms  # the pool array's path was taken
 
 
 def test_distance_kernels_equal_brute_force():
@@ -367,51 +379,65 @@ def test_probcover_delta_is_the_largest_with_purity_at_least_alpha():
 def test_probcover_graph_and_delta_are_computed_once_for_model_free_features():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(80, 3))
-    static: dict = {}
+    cache = PoolCache(x)
     strategy = ProbCover(ProbCover.Params(features="pca", pca_dim=2))
-    strategy.query(table_context(80, [0], None, 4, 3, pool_x=x, static=static), 5)
-    graphs = [k for k in static if k[0] == "probcover"]
-    assert len(graphs) == 1
-    graph = static[graphs[0]]
-    strategy.query(table_context(80, [0, 3], None, 4, 3, pool_x=x, static=static), 5)
-    assert static[graphs[0]] is graph
+    strategy.query(table_context(80, [0], None, 4, 3, pool_x=x, cache=cache), 5)
+    assert len(cache.graphs) == 1
+    [graph] = cache.graphs.values()
+    strategy.query(table_context(80, [0, 3], None, 4, 3, pool_x=x, cache=cache), 5)
+    assert list(cache.graphs.values()) == [graph] and next(iter(cache.graphs.values())) is graph
     assert (graph != graph.T).nnz == 0 and (graph.diagonal() == 1).all()
 
 
 # --- initial selection -----------------------------------------------------------------------
 
+def _start(x, n_classes=None, cache=None, seed=0) -> QueryContext:
+    """The initial selection's context: every item unlabelled, no model."""
+    return QueryContext(x, np.empty(0, np.int64), np.arange(len(x)),
+                        np.random.default_rng(seed), None, n_classes, cache)
+
+
 def test_initial_selection_by_typiclust_and_probcover():
     points = np.array(_plus((0.0, 0.0)) + _plus((100.0, 0.0)) + [(103.0, 0.0)])
     typiclust = TypiClust(TypiClust.Params(features="raw", normalize=False, k_neighbors=2,
                                            min_cluster_size=0))
-    assert initial_selection(typiclust, points, 2, np.random.default_rng(0)).tolist() == [5, 0]
+    assert initial_selection(typiclust, _start(points), 2).tolist() == [5, 0]
     probcover = ProbCover(ProbCover.Params(features="raw", normalize=False, delta=0.15))
-    assert initial_selection(probcover, LINE, 2, np.random.default_rng(0)).tolist() == [1, 4]
-    select = cold_start_selector("probcover", LINE, params=probcover.params)
-    assert select(2, np.random.default_rng(0)).tolist() == [1, 4]
+    assert initial_selection(probcover, _start(LINE), 2).tolist() == [1, 4]
 
 
 def test_initial_selection_refuses_what_needs_a_model():
-    with pytest.raises(ValueError, match="needs \\['embeddings'\\]"):
-        initial_selection(CoreSet(), LINE, 2, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="needs \\['proba'\\]"):
-        initial_selection(Margin(), LINE, 2, np.random.default_rng(0))
-    with pytest.raises(ValueError, match="valid: \\['probcover', 'typiclust'\\]"):
-        cold_start_selector("coreset", LINE)
+    with pytest.raises(CapabilityError, match="needs embeddings, and the initial selection "
+                                              "offers nothing"):
+        initial_selection(CoreSet(), _start(LINE), 2)
+    with pytest.raises(CapabilityError, match="needs proba"):
+        initial_selection(Margin(), _start(LINE), 2)
     with pytest.raises(ValueError, match="number of classes"):
-        initial_selection(ProbCover(), LINE, 2, np.random.default_rng(0))  # no n_classes
+        initial_selection(ProbCover(), _start(LINE), 2)  # no n_classes
+
+
+def test_first_whole_pool_and_kmeans_initial_selections():
+    from al_research.strategies.clustering import cluster_pool
+    from al_research.strategies.initial import FirstItems, KMeansAnchors, WholePool
+
+    x = np.random.default_rng(3).normal(size=(60, 4)).astype(np.float32)
+    assert initial_selection(FirstItems(), _start(x), 10).tolist() == list(range(10))
+    assert initial_selection(WholePool(), _start(x), 10).tolist() == list(range(60))
+    cache = PoolCache(x, seed=7)
+    anchors = initial_selection(KMeansAnchors(), _start(x, cache=cache), 5)
+    assert anchors.tolist() == cluster_pool(x, 5, 7, 4).anchors.tolist()
+    assert list(cache.clusterings) == [(5, 7, 4)]  # kept: the kmeans stage's k=5 reuses it
 
 
 def test_default_cold_start_runs_on_real_digits_with_pca():
     from sklearn.datasets import load_digits
 
     x = load_digits().data.astype(np.float32) / 16.0
-    static: dict = {}
-    for name in ("typiclust", "probcover"):
-        chosen = cold_start_selector(name, x, n_classes=10, static=static)(
-            10, np.random.default_rng(0))
+    cache = PoolCache(x)
+    for strategy in (TypiClust(), ProbCover()):
+        chosen = initial_selection(strategy, _start(x, 10, cache), 10)
         assert len(np.unique(chosen)) == 10 and chosen.max() < len(x)
-    assert ("features", "pca", 50, True) in static  # PCA fitted once, shared by both
+    assert list(cache.features) == [("pca", 50, True)]  # PCA fitted once, shared by both
 
 
 # --- every strategy: determinism, and picks that differ from random's where they must --------

@@ -126,7 +126,7 @@ def test_the_comparison_sweep_covers_every_strategy_on_both_models():
     assert set(sweep.strategy.split(",")) == strategies
     assert sweep.model.split(",") == ["softmax", "mlp"] and sweep.seed == "range(0,10)"
     conf = compose(["experiment=strategies", "model=softmax", "strategy=bald"])
-    assert conf.skip_incompatible and conf.initial == "random"
+    assert conf.skip_incompatible and conf.initial.name == "random"
 
 
 def test_a_sweep_skips_bald_on_softmax_without_a_run(store_uri, caplog):

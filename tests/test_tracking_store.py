@@ -180,7 +180,7 @@ def test_a_server_dying_mid_run_fails_the_job_clearly_and_keeps_its_rounds(tmp_p
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process = subprocess.Popen(
         [sys.executable, "-m", "al_research", "budget=1000", "data.pool_size=2000",
-         "clustering.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
+         "stages.kmeans.enabled=false", "tracking.histograms=false", f"tracking.uri={uri}",
          f"hydra.run.dir={job}"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180

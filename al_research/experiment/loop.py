@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from al_research.experiment.oracle import Oracle
-from al_research.models.base import Learner
+from al_research.models.base import Capability, Learner
 from al_research.runtime import tf
 from al_research.strategies.base import QueryContext, Strategy
+from al_research.strategies.pool_cache import PoolCache
+
+EMBEDDING_NEEDS = frozenset({Capability.EMBEDDINGS, Capability.GRAD_EMBEDDINGS})
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Round:
     test_accuracy: float
     val_accuracy: float
     epochs: int
+    best_epoch: int  # the epoch whose weights the fit kept (early stopping's best)
     fit_seconds: float
     mean_confidence: float
     confidence: np.ndarray = field(repr=False)  # max-softmax of each unlabelled pool item
@@ -34,8 +38,8 @@ class Round:
     scores: np.ndarray | None = field(default=None, repr=False)  # the strategy's utilities
     score_name: str | None = None
 
-    METRICS = ("test_accuracy", "val_accuracy", "epochs", "fit_seconds", "select_seconds",
-               "mean_confidence")
+    METRICS = ("test_accuracy", "val_accuracy", "epochs", "best_epoch", "fit_seconds",
+               "select_seconds", "mean_confidence")
 
     def metrics(self) -> dict[str, float]:
         """The round's figures; timings rounded to 0.1 ms (their noise is larger)."""
@@ -98,7 +102,7 @@ def fit_and_measure(
     embeddings = None
     if not len(unlabelled):
         proba = np.empty((0, 0), np.float32)
-    elif embed and hasattr(model, "predict_proba_and_embed"):
+    elif embed:
         proba, embeddings = model.predict_proba_and_embed(tf.gather(pool.x, unlabelled))
     else:
         proba = model.predict_proba(tf.gather(pool.x, unlabelled))
@@ -108,6 +112,7 @@ def fit_and_measure(
         test_accuracy=model.score(held_out.test_x, held_out.test_y),
         val_accuracy=model.score(held_out.val_x, held_out.val_y),
         epochs=info.epochs,
+        best_epoch=info.best_epoch,
         fit_seconds=info.seconds,
         mean_confidence=(float(confidence.astype(np.float64).mean()) if len(confidence)
                          else float("nan")),
@@ -127,28 +132,29 @@ def run_active_learning(
     rng: np.random.Generator,
     on_round: Callable[[Round], None] | None = None,
     n_classes: int | None = None,
-    static: dict | None = None,
+    cache: PoolCache | None = None,
 ) -> list[Round]:
     """Label `initial`, then rounds of `batch_size` chosen by `strategy` until `budget` labels.
 
     Each round fits, evaluates and reports (`on_round`) before it selects the next batch, so the
-    last round measures the model trained on the whole budget. `static` is kept across rounds
-    for the strategy's model-independent quantities (e.g. PCA features of the pool).
+    last round measures the model trained on the whole budget. `cache` keeps the pool's
+    model-independent quantities (e.g. PCA features) across rounds.
     """
-    static = {} if static is None else static
+    cache = PoolCache(pool.x) if cache is None else cache
     # a strategy that reads the model's embeddings gets them from the forward pass that gives
     # the round's probabilities (not a second pass over the pool); softmax regression embeds
     # its input, which strategies take from the pool array instead
-    embed = "embeddings" in strategy.requires and not getattr(model, "embeds_input", False)
+    embed = bool(strategy.needs & EMBEDDING_NEEDS) and not model.embeds_input
     pool.add(initial)
     rounds: list[Round] = []
     while True:
-        result, proba, embeddings = fit_and_measure(model, pool, held_out, embed)
-        remaining = budget - pool.oracle.spent
+        remaining = budget - pool.oracle.spent  # a round that will query needs the embeddings
+        result, proba, embeddings = fit_and_measure(model, pool, held_out,
+                                                    embed and remaining > 0)
         unlabelled = pool.unlabelled
         if remaining > 0 and len(unlabelled):
             started = time.perf_counter()
-            ctx = QueryContext(pool.x, pool.indices, unlabelled, rng, model, n_classes, static)
+            ctx = QueryContext(pool.x, pool.indices, unlabelled, rng, model, n_classes, cache)
             ctx.provide("proba", proba)  # computed for the round's measurements already
             if embeddings is not None:
                 ctx.provide("embed", embeddings)
@@ -168,24 +174,3 @@ def run_active_learning(
         if not len(result.selected):
             return rounds
         pool.add(result.selected)
-
-
-def initial_indices(
-    how: str, size: int, pool_size: int, rng: np.random.Generator,
-    kmeans_nearest: np.ndarray | None = None,
-    selector: Callable[[int, np.random.Generator], np.ndarray] | None = None,
-) -> np.ndarray:
-    """The first labelled batch: `random` from the seed, the `first` items, k-means anchors, or
-    a cold-start strategy (`typiclust`, `probcover`: `selector(size, rng)` gives the indices)."""
-    if how == "random":
-        return np.sort(rng.choice(pool_size, size=size, replace=False))
-    if how == "first":
-        return np.arange(size)
-    if how == "kmeans":
-        if kmeans_nearest is None:
-            raise ValueError("initial=kmeans needs the clustering step to run first")
-        return np.asarray(kmeans_nearest, dtype=np.int64)
-    if selector is not None:
-        return np.asarray(selector(size, rng), dtype=np.int64)
-    raise ValueError(f"unknown initial selection {how!r}; valid: [random, first, kmeans, "
-                     "typiclust, probcover]")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from al_research.experiment.loop import Evaluation, LabelledPool, fit_and_measure
-from al_research.models.base import Learner
-from al_research.runtime import tf
-from al_research.strategies.uncertainty import most_confident
-from al_research.tracking.names import Metric
+if TYPE_CHECKING:  # the loop imports TensorFlow: loaded when self-training runs, not before
+    from al_research.experiment.loop import Evaluation, LabelledPool
+    from al_research.models.base import Learner
 
 
 @dataclass
@@ -25,6 +24,8 @@ class PseudoRound:
     epochs: int
 
     def metrics(self) -> dict[str, float]:
+        from al_research.tracking.names import Metric
+
         return {
             Metric.ST_TEST_ACCURACY: self.test_accuracy,
             Metric.ST_VAL_ACCURACY: self.val_accuracy,
@@ -65,6 +66,10 @@ def run_self_training(
     item is below `min_confidence`. Pseudo-labels cost no labels: the oracle is asked only to
     audit them, and what it says is used for the accuracy figures alone.
     """
+    from al_research.experiment.loop import fit_and_measure
+    from al_research.runtime import tf
+    from al_research.strategies.uncertainty import most_confident
+
     indices: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     truths: list[np.ndarray] = []

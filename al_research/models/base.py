@@ -2,19 +2,24 @@
 
 A model module defines one class that satisfies `Learner`, plus a `Params` dataclass (its own
 hyperparameters, `model.params.*` in the config) as a class attribute. Model modules import
-TensorFlow lazily (inside methods, or through `al_research.models.training`), so that the config
-can be validated against `Params` before TensorFlow loads.
+TensorFlow lazily (the compiled training, `trainer` and `architecture`, is imported when the
+first model is built), so that the config can be validated against `Params` before TF loads.
+
+Capabilities are declared, not probed: a learner's `capabilities` says what it offers
+(`Capability`), and `missing(needs, offers)` names what a consumer needs and it lacks.
 
 Embeddings: `embed(x)` returns the input of the model's last dense (softmax) layer, the
 penultimate features; for softmax regression the input itself (`embeds_input = True`). BADGE's
 gradient embedding of the last layer at the predicted label is `(p - onehot(argmax p)) ⊗ h`
 with `h = embed(x)` (and a constant 1 appended for the bias with `strategy.params.bias`), so
-`embed` and `predict_proba` are all it needs: no separate gradient hook.
+`embed` and `predict_proba` are all it needs: any model offering both offers gradient
+embeddings (`Capability.GRAD_EMBEDDINGS`), with no separate gradient hook.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -24,12 +29,42 @@ class CapabilityError(ValueError):
     """A strategy needs something the model cannot give (e.g. MC dropout without dropout)."""
 
 
+class Capability(str, Enum):
+    """What a learner can give beyond training and scoring."""
+
+    PROBA = "proba"  # predict_proba
+    MC_SAMPLES = "mc_samples"  # predict_proba_samples: stochastic (MC-dropout) passes
+    EMBEDDINGS = "embeddings"  # embed: the last layer's input
+    GRAD_EMBEDDINGS = "grad_embeddings"  # the last layer's gradient: from proba and embed
+
+
+def declare(*offers: Capability) -> frozenset[Capability]:
+    """A learner's capabilities from what it offers directly, with what follows from them
+    (gradient embeddings from probabilities and embeddings)."""
+    out = set(offers)
+    if {Capability.PROBA, Capability.EMBEDDINGS} <= out:
+        out.add(Capability.GRAD_EMBEDDINGS)
+    return frozenset(out)
+
+
+def missing(needs: frozenset[Capability], offers: frozenset[Capability]) -> list[str]:
+    """The names of what `needs` asks and `offers` lacks, sorted (empty: nothing missing)."""
+    return sorted(Capability(c).value for c in set(needs) - set(offers))
+
+
 @dataclass(frozen=True)
 class FitInfo:
-    """What one `fit` did: epochs run (the last one included) and wall seconds."""
+    """What one `fit` did: epochs run (the last one included), wall seconds, and the epoch
+    whose weights were kept (the best one with early stopping, else the last; a learner that
+    does not say kept the last)."""
 
     epochs: int
     seconds: float
+    best_epoch: int = -1
+
+    def __post_init__(self) -> None:
+        if self.best_epoch < 0:
+            object.__setattr__(self, "best_epoch", self.epochs)
 
 
 @dataclass(frozen=True)
@@ -61,7 +96,9 @@ class Learner(Protocol):
     """
 
     Params: ClassVar[type]
-    has_dropout: bool  # True when predict_proba_samples gives stochastic passes
+    capabilities: frozenset[Capability]  # what it offers (declared, not probed)
+    embeds_input: bool  # True when embed(x) is x itself: strategies may use the pool array
+    has_dropout: bool  # Capability.MC_SAMPLES in capabilities (kept for older readers)
 
     def reset(self) -> None:
         """Fresh weights (seeded: the same seed gives the same weights) and optimizer state."""
@@ -73,15 +110,18 @@ class Learner(Protocol):
         """Class probabilities, shape (n, n_classes), deterministic (no dropout)."""
 
     def score(self, x: Any, y: Any) -> float:
-        """Accuracy on (x, y): the share of rows whose argmax is the label."""
+        """Accuracy on (x, y): hits / n, the exact share of rows whose argmax is the label."""
 
     def embed(self, x: Any) -> np.ndarray:
         """The penultimate features (the last dense layer's input), shape (n, d)."""
 
+    def predict_proba_and_embed(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(predict_proba(x), embed(x)), from one forward pass where the model can."""
+
     def predict_proba_samples(self, x: Any, n_samples: int) -> np.ndarray:
         """`n_samples` stochastic passes with dropout on, shape (n_samples, n, n_classes).
 
-        Raises CapabilityError for a model without dropout.
+        Raises CapabilityError for a model without Capability.MC_SAMPLES.
         """
 
 

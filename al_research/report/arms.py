@@ -32,6 +32,9 @@ NON_ARM_KEYS = frozenset({Param.SEED, Param.STRATEGY, *RESUME_EXCLUDED})
 STRATEGY_PREFIX = "strategy."  # a strategy's own settings: an arm key only if they vary within it
 ABSENT = "(absent)"  # a key some runs' configs do not have
 LEGACY_TAG_KEYS = {"model.name": Tag.MODEL, "data.name": Tag.DATA}  # runs logged without params
+# the ground truth's own initial set (the whole pool, set by strategy=full): never what tells a
+# ground-truth arm apart, nor a factor because of it
+GROUND_TRUTH_OWN = "initial."
 
 
 def param_value(value: object) -> str:
@@ -51,6 +54,11 @@ def run_config(record: RunRecord) -> dict[str, str]:
     if record.params:
         return {k: param_value(v) for k, v in record.params.items() if defines_arm(k)}
     return {k: record.tags[tag] for k, tag in LEGACY_TAG_KEYS.items() if tag in record.tags}
+
+
+def own_key(record: RunRecord, key: str) -> bool:
+    """A key the run's arm sets for itself: the ground truth's initial set."""
+    return record.ground_truth and key.startswith(GROUND_TRUTH_OWN)
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def find_factors(records: Sequence[RunRecord]) -> Factors:
         if key.startswith(STRATEGY_PREFIX):
             varies = any(len({c.get(key, ABSENT) for c in cs}) > 1 for cs in by_strategy.values())
         else:
-            varies = len({c.get(key, ABSENT) for _, c in configs}) > 1
+            varies = len({c.get(key, ABSENT) for r, c in configs if not own_key(r, key)}) > 1
         if not varies:
             continue
         counts = Counter(c.get(key, ABSENT) for r, c in configs if not r.ground_truth)
@@ -105,7 +113,7 @@ def find_factors(records: Sequence[RunRecord]) -> Factors:
     return Factors(reference)
 
 
-CHOICE_GROUPS = ("model", "data")  # config groups whose `<group>.name` names the choice
+CHOICE_GROUPS = ("model", "data", "initial")  # groups whose `<group>.name` names the choice
 
 
 def implied_by_choice(keys: Sequence[str], configs: Sequence[Mapping[str, str]]) -> list[str]:
@@ -137,11 +145,18 @@ def arm_name(strategy: str, deviations: Mapping[str, str]) -> str:
     return SEPARATOR.join([strategy, *(f"{short(k)}={v}" for k, v in deviations.items())])
 
 
+def deviations(record: RunRecord, factors: Factors) -> dict[str, str]:
+    """The factors where the run's configuration leaves the reference (its arm's own keys
+    aside)."""
+    return {k: v for k, v in factors.deviations(run_config(record)).items()
+            if not own_key(record, k)}
+
+
 def assign_arms(records: Sequence[RunRecord]) -> Factors:
     """Set each run's arm (its strategy and its deviations from the reference); the factors."""
     factors = find_factors(records)
     for r in records:
-        r.arm = arm_name(r.strategy, factors.deviations(run_config(r)))
+        r.arm = arm_name(r.strategy, deviations(r, factors))
     return factors
 
 
@@ -224,8 +239,7 @@ def group_arms(records: Sequence[RunRecord], factors: Factors | None = None) -> 
     groups: dict[str, list[RunRecord]] = defaultdict(list)
     for r in records:
         groups[r.arm].append(r)
-    arms = [Arm(name, runs, factors.deviations(run_config(runs[0])))
-            for name, runs in groups.items()]
+    arms = [Arm(name, runs, deviations(runs[0], factors)) for name, runs in groups.items()]
 
     def order(arm: Arm) -> tuple:
         return (arm.ground_truth, len(arm.deviations), sorted(arm.deviations.items()),

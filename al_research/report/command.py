@@ -9,39 +9,24 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from al_research.report.analysis import Report, analyse
+from al_research.report.analysis import analyse
 from al_research.report.arms import assign_arms, deduplicate
-from al_research.report.figures import (
-    plot_differences,
-    plot_learning_curves,
-    plot_small_multiples,
-)
-from al_research.report.render import console_summary, render_markdown, write_csvs
+from al_research.report.render import console_summary, write_outputs
 from al_research.report.runs import (
     CURVE_METRIC,
     ReportError,
     Selection,
-    client_for,
     describe,
     read_records,
     select_runs,
 )
+from al_research.report.section import Report
 from al_research.report.summary import log_summary_run
-from al_research.tracking import resolve_tracking_uri
+from al_research.tracking import Store, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = 0.85
-
-
-def write_outputs(report: Report, out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(render_markdown(report))
-    write_csvs(report, out)
-    plot_learning_curves(report, out / "learning_curves.png")
-    plot_differences(report, out / "difference_from_random.png")
-    plot_small_multiples(report, out / "learning_curves_by_arm.png")
-    return sorted(p for p in out.iterdir() if p.is_file())
 
 
 def slug(text: str) -> str:
@@ -62,7 +47,7 @@ def generate_report(uri: str, experiment: str | None = None, sweep: str | None =
                     log_run: bool = True) -> Report:
     """Select, analyse, write the out folder and (unless `log_run` is false) the summary run."""
     selection, runs = select_runs(uri, experiment, sweep)
-    records, notes = read_records(client_for(uri), runs)
+    records, notes = read_records(Store(uri), runs)
     if not records:
         raise ReportError(f"no usable run ({len(runs)} found, none with a {CURVE_METRIC} "
                           f"history) for {describe(experiment, selection.sweep, uri)}")

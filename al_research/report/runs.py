@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from al_research.tracking import Store
 from al_research.tracking.names import Metric, Tag, is_true
 
 log = logging.getLogger(__name__)
@@ -81,28 +82,11 @@ class Selection:
     experiment_names: dict[str, str]
 
 
-def client_for(uri: str):
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
-
-
 def describe(experiment: str | None, sweep: str | None, uri: str) -> str:
     parts = [f"experiment {experiment!r}" if experiment else "any experiment"]
     if sweep:
         parts.append(f"sweep {sweep!r}")
     return f"{', '.join(parts)} in the MLflow store {uri}"
-
-
-def search_all(client, experiment_ids: list[str], filter_string: str) -> list:
-    runs, token = [], None
-    while True:
-        page = client.search_runs(experiment_ids, filter_string, max_results=1000,
-                                  page_token=token, order_by=["attributes.start_time DESC"])
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
 
 
 def same_sweep(tag: str, wanted: str) -> bool:
@@ -118,19 +102,17 @@ def is_summary(run) -> bool:
     return is_true(run.data.tags.get(Tag.SUMMARY, ""))
 
 
-def _sweep_runs(client, ids: list[str], sweep: str, filter_string: str) -> list:
-    """The runs a sweep ran and the finished ones it reused (`resume.sweep_runs`); when none
+def _sweep_runs(store: Store, ids: list[str], sweep: str, filter_string: str) -> list:
+    """The runs a sweep ran and the finished ones it reused (`Store.sweep_runs`); when none
     carry this spelling of the sweep dir, the runs of the same dir spelled another way."""
-    from al_research.sweeps.resume import sweep_runs
-
-    runs = sweep_runs(client, ids, sweep, filter_string)
+    runs = store.sweep_runs(ids, sweep, filter_string)
     if runs:
         return runs
-    spellings = {r.data.tags[Tag.SWEEP] for r in search_all(client, ids, filter_string)
+    spellings = {r.data.tags[Tag.SWEEP] for r in store.search_runs(ids, filter_string)
                  if same_sweep(r.data.tags.get(Tag.SWEEP, ""), sweep)}
     seen: dict[str, object] = {}
     for spelling in sorted(spellings):
-        for run in sweep_runs(client, ids, spelling, filter_string):
+        for run in store.sweep_runs(ids, spelling, filter_string):
             seen.setdefault(run.info.run_id, run)
     return list(seen.values())
 
@@ -141,26 +123,26 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None) -> tuple[Se
     none."""
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise ReportError(f"no database file for {describe(experiment, sweep, uri)}")
-    client = client_for(uri)
+    store = Store(uri)
     if experiment:
-        found = client.get_experiment_by_name(experiment)
+        found = store.experiment(experiment)
         if found is None or found.lifecycle_stage == "deleted":
             raise ReportError(f"no experiment named {experiment!r} in the MLflow store {uri}")
         experiments = [found]
     else:
-        experiments = client.search_experiments()
+        experiments = store.experiments()
     ids = [e.experiment_id for e in experiments]
     names = {e.experiment_id: e.name for e in experiments}
     finished = "attributes.status = 'FINISHED'"
     if sweep == "latest":
-        swept = [r for r in search_all(client, ids, f"{finished} and tags.{Tag.SWEEP} != ''")
+        swept = [r for r in store.search_runs(ids, f"{finished} and tags.{Tag.SWEEP} != ''")
                  if not is_summary(r)]
         if not swept:
             raise ReportError(f"no run with a sweep tag: {describe(experiment, sweep, uri)}")
         sweep = max(swept, key=lambda r: r.info.start_time).data.tags[Tag.SWEEP]
         log.info("latest sweep: %s", sweep)
-    runs = _sweep_runs(client, ids, sweep, finished) if sweep else \
-        search_all(client, ids, finished)
+    runs = _sweep_runs(store, ids, sweep, finished) if sweep else \
+        store.search_runs(ids, finished)
     runs = [r for r in runs if not is_summary(r)]
     if not runs:
         raise ReportError(f"no finished run matches {describe(experiment, sweep, uri)}")
@@ -171,13 +153,13 @@ def select_runs(uri: str, experiment: str | None, sweep: str | None) -> tuple[Se
     return Selection(uri, experiment, sweep, ids, names), runs
 
 
-def read_records(client, runs: Sequence) -> tuple[list[RunRecord], list[str]]:
+def read_records(store: Store, runs: Sequence) -> tuple[list[RunRecord], list[str]]:
     """Each run's record with its test-accuracy history; notes on the runs skipped."""
     notes: list[str] = []
     records: list[RunRecord] = []
     for run in runs:
         tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
-        history = client.get_metric_history(run.info.run_id, CURVE_METRIC)
+        history = store.metric_history(run.info.run_id, CURVE_METRIC)
         curve: dict[int, tuple[int, float]] = {}
         for m in history:  # the last value logged at a step wins
             if m.step not in curve or m.timestamp >= curve[m.step][0]:

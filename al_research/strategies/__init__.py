@@ -1,13 +1,21 @@
-"""Query strategies: one module per family, one yaml per strategy in conf/strategy/.
+"""Query strategies and initial selections: one module per family, one yaml per strategy.
 
-`build_strategy(target, params)` instantiates the class a config's `_target_` names; adding a
-strategy is one module here and one yaml, nothing else.
+A strategy scores or picks unlabelled pool items from a `QueryContext` and keeps no state
+between rounds (the loop owns the labelled set, the rng and the model; model-independent
+quantities live in the experiment's `PoolCache`). It declares what it `needs` of a model; one
+check (`check_capabilities`) compares that with what the model offers before any training.
+An initial selection (`conf/initial/`) is a strategy that needs no model. Adding either is one
+module here and one yaml, nothing else.
 """
 
-from __future__ import annotations
+from al_research.strategies.base import (
+    Query,
+    QueryContext,
+    ScoringStrategy,
+    Strategy,
+    check_capabilities,
+    top_k,
+)
 
-from al_research.strategies.base import Query, QueryContext, ScoringStrategy, Strategy, top_k
-from al_research.strategies.initial import cold_start_selector, initial_selection
-
-__all__ = ["Query", "QueryContext", "ScoringStrategy", "Strategy", "cold_start_selector",
-           "initial_selection", "top_k"]
+__all__ = ["Query", "QueryContext", "ScoringStrategy", "Strategy", "check_capabilities",
+           "top_k"]

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from al_research.models.base import Capability
 from al_research.strategies.base import Query, QueryContext, Strategy
 from al_research.strategies.features import (
     embeds_input,
@@ -114,7 +115,7 @@ class Badge(Strategy):
         bias: bool = False
 
     name: ClassVar[str] = "badge"
-    requires = frozenset({"proba", "embeddings"})
+    needs = frozenset({Capability.GRAD_EMBEDDINGS})
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         rng = ctx.rng

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from al_research.models.base import Capability
 from al_research.strategies.base import QueryContext, ScoringStrategy
 from al_research.strategies.uncertainty import entropy
 
@@ -34,7 +35,7 @@ class BALD(ScoringStrategy):
     with dropout on (`Learner.predict_proba_samples`). This is top-k BALD (scikit-activeml's
     `GreedyBALD`), not BatchBALD. Ties go to the lower position.
 
-    Needs a model with dropout (`mlp`, `cnn`); `check_model` refuses others before any work.
+    Needs a model with dropout (`mlp`, `cnn`); `check_capabilities` refuses others before any work.
     """
 
     @dataclass
@@ -55,7 +56,7 @@ class BALD(ScoringStrategy):
 
     name: ClassVar[str] = "bald"
     score_name: ClassVar[str] = "mutual_information"
-    requires = frozenset({"mc_dropout"})
+    needs = frozenset({Capability.MC_SAMPLES})
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
         return mutual_information(ctx.mc_samples(self.params.mc_samples))

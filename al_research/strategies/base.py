@@ -18,7 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from al_research.models.base import CapabilityError, Learner, NoParams
+from al_research.models.base import Capability, CapabilityError, Learner, NoParams, missing
+from al_research.strategies.pool_cache import PoolCache
 
 
 def top_k(scores: np.ndarray, n: int) -> np.ndarray:
@@ -47,9 +48,9 @@ class QueryContext:
 
     `labelled` and `unlabelled` are pool indices; `proba()`, `embeddings()` and `mc_samples()`
     rows follow `unlabelled` (or `labelled` with `which="labelled"`). `model` is None when the
-    initial set is chosen (no model trained yet): then only `raw_features` are available.
-    `static` is a dict the loop keeps across rounds for model-independent quantities (raw or
-    PCA features of the pool), so they are computed once per experiment.
+    initial set is chosen (no model trained yet): then only the pool's own features are
+    available. `cache` is the experiment's `PoolCache`, kept across rounds for model-independent
+    quantities (raw or PCA features of the pool), so they are computed once per experiment.
     """
 
     def __init__(
@@ -60,7 +61,7 @@ class QueryContext:
         rng: np.random.Generator,
         model: Learner | None = None,
         n_classes: int | None = None,
-        static: dict | None = None,
+        cache: PoolCache | None = None,
     ) -> None:
         self.pool_x = pool_x
         self.labelled = np.asarray(labelled, dtype=np.int64)
@@ -68,7 +69,7 @@ class QueryContext:
         self.rng = rng
         self.model = model
         self.n_classes = n_classes
-        self.static = {} if static is None else static
+        self.cache = PoolCache(pool_x) if cache is None else cache
         self._cache: dict[Any, Any] = {}
 
     def _rows(self, which: str):
@@ -111,35 +112,45 @@ class QueryContext:
             model.predict_proba_samples(self._rows(which), n_samples)))
 
     def pool_array(self) -> np.ndarray:
-        """The whole pool's raw features as a NumPy array (kept across rounds in `static`)."""
-        if "pool_array" not in self.static:
-            x = self.pool_x
-            self.static["pool_array"] = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
-        return self.static["pool_array"]
+        """The whole pool's raw features as a NumPy array (converted once per experiment)."""
+        return self.cache.array()
+
+
+# what to do when a model lacks a capability a strategy needs
+_HINTS = {
+    Capability.MC_SAMPLES: "use a model with dropout (model=mlp or model=cnn with "
+                           "model.params.dropout > 0)",
+    Capability.EMBEDDINGS: "use features=raw or features=pca",
+}
+
+
+def check_capabilities(needs: frozenset[Capability], offers: frozenset[Capability],
+                       who: str, model_name: str) -> None:
+    """The one check of what a strategy (or an initial selection: `offers` empty, no model)
+    needs against what the model offers, before any training; a CapabilityError naming both."""
+    lacking = missing(needs, offers)
+    if not lacking:
+        return
+    hints = "; ".join(h for c, h in _HINTS.items() if c.value in lacking)
+    have = ", ".join(sorted(c.value for c in offers)) or "nothing (no model yet)"
+    raise CapabilityError(f"{who} needs {', '.join(lacking)}, and {model_name} offers {have}"
+                          + (f"; {hints}" if hints else ""))
 
 
 class Strategy:
-    """Base class: `query(ctx, n) -> Query`; `check_model` refuses a model it cannot use.
+    """Base class: `query(ctx, n) -> Query`, and `needs`: what it asks of the model.
 
-    `requires` names what the strategy asks of the model: "proba", "embeddings", "mc_dropout".
-    `Params` is its hyperparameter dataclass (validated by the config before any work).
+    `needs` is a set of `Capability` (probabilities, MC samples, embeddings, gradient
+    embeddings), compared with the model's `capabilities` by `check_capabilities` before any
+    training. `Params` is its hyperparameter dataclass (validated by the config before any work).
     """
 
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
-    requires: ClassVar[frozenset[str]] = frozenset()
-    labels_whole_pool: ClassVar[bool] = False  # ground truth: the initial set is the whole pool
+    needs: frozenset[Capability] = frozenset()
 
     def __init__(self, params: Any = None) -> None:
         self.params = params if params is not None else self.Params()
-
-    def check_model(self, model: Any, model_name: str = "this model") -> None:
-        """Fail before any work when the model lacks what the strategy needs."""
-        if "mc_dropout" in self.requires and not getattr(model, "has_dropout", False):
-            raise CapabilityError(
-                f"strategy {self.name!r} needs MC-dropout samples, and model {model_name!r} has "
-                "no dropout; use a model with dropout (model=mlp or model=cnn with "
-                "model.params.dropout > 0)")
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         raise NotImplementedError

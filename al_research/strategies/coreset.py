@@ -12,6 +12,7 @@ from al_research.strategies.base import Query, QueryContext, Strategy
 from al_research.strategies.features import (
     check_feature_params,
     embeds_input,
+    feature_needs,
     feature_space,
     min_sq_dist,
     normalize_rows,
@@ -50,9 +51,9 @@ def k_center_greedy(d2: np.ndarray, dist_to: Callable[[int], np.ndarray], n: int
 
 def pool_distance_to_labelled(ctx: QueryContext, x: np.ndarray, key: tuple) -> np.ndarray:
     """Squared distance of every pool row of the model-independent features `x` to the
-    labelled set, kept in `ctx.static` and updated with only the items labelled since the last
-    round (a few matrix-vector products instead of a pool x labelled product each round)."""
-    state = ctx.static.get(("coreset", key))
+    labelled set, kept in `ctx.cache.distances` and updated with only the items labelled since
+    the last round (a few matrix-vector products, not a pool x labelled product each round)."""
+    state = ctx.cache.distances.get(key)
     labelled = np.sort(ctx.labelled)
     if state is not None and np.isin(state[0], labelled).all():
         known, d2 = state
@@ -61,7 +62,7 @@ def pool_distance_to_labelled(ctx: QueryContext, x: np.ndarray, key: tuple) -> n
             d2 = np.minimum(d2, min_sq_dist(x, x[new]))
     else:
         d2 = min_sq_dist(x, x[labelled])
-    ctx.static[("coreset", key)] = (labelled, d2)
+    ctx.cache.distances[key] = (labelled, d2)
     return d2
 
 
@@ -97,11 +98,10 @@ class CoreSet(Strategy):
             check_feature_params("coreset", self.features, self.pca_dim)
 
     name: ClassVar[str] = "coreset"
-    requires = frozenset({"embeddings"})
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
-        self.requires = frozenset({"embeddings"} if self.params.features == "embedding" else ())
+        self.needs = feature_needs(self.params.features)
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         p = self.params

@@ -9,7 +9,7 @@ Core-set, TypiClust and ProbCover measure Euclidean distances in a feature space
   (scikit-learn's PCA fitted once on the whole pool, `random_state=0`).
 
 `raw` and `pca` do not depend on the model: they are computed once per experiment and kept in
-`ctx.static`, and they are what the initial selection (no model yet) can use. With
+`ctx.cache` (a `PoolCache`), and they are what the initial selection (no model yet) can use. With
 `params.normalize`, every feature row is scaled to unit Euclidean norm (as TypiClust's and
 ProbCover's reference code does with its self-supervised features), so distances lie in [0, 2].
 
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from al_research.models.base import CapabilityError
+from al_research.models.base import Capability, CapabilityError
 from al_research.strategies.base import QueryContext
+from al_research.strategies.pool_cache import FeatureKey
 
 FEATURES = ("embedding", "raw", "pca")
 BLOCK_ELEMENTS = 1 << 23  # entries of one block of the distance matrix (32 MB in float32)
@@ -41,6 +42,12 @@ def check_feature_params(owner: str, features: str, pca_dim: int) -> None:
         raise ValueError(f"{owner}: pca_dim must be >= 1, got {pca_dim}")
 
 
+def feature_needs(features: str) -> frozenset[Capability]:
+    """What a feature-space strategy needs of the model: embeddings for `features=embedding`,
+    nothing for `raw` and `pca` (usable as an initial selection)."""
+    return frozenset({Capability.EMBEDDINGS}) if features == "embedding" else frozenset()
+
+
 def draw_seed(rng: np.random.Generator) -> int:
     """A seed for scikit-learn (k-means) drawn from the loop's rng: runs stay reproducible."""
     return int(rng.integers(2**31 - 1))
@@ -52,13 +59,13 @@ class Space:
 
     `x` rows are the universe; `labelled` and `unlabelled` are row positions into `x` of
     `ctx.labelled` and `ctx.unlabelled` (same order). `key` is set when the features do not
-    depend on the model, so derived quantities (a coverage graph) can be cached in `ctx.static`.
+    depend on the model, so derived quantities (a coverage graph) can be cached in `ctx.cache`.
     """
 
     x: np.ndarray
     labelled: np.ndarray
     unlabelled: np.ndarray
-    key: tuple | None
+    key: FeatureKey | None
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -70,9 +77,10 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
 
 def static_features(ctx: QueryContext, kind: str, pca_dim: int, normalize: bool) -> np.ndarray:
     """The whole pool's raw or PCA features, in pool order, computed once per experiment."""
-    key = ("features", kind, pca_dim if kind == "pca" else None, normalize)
-    if key not in ctx.static:
-        x = np.asarray(ctx.pool_array())
+    key = (kind, pca_dim if kind == "pca" else None, normalize)
+    cache = ctx.cache.features
+    if key not in cache:
+        x = np.asarray(ctx.cache.array())
         x = x.reshape(len(x), -1)
         if kind == "pca":
             from sklearn.decomposition import PCA
@@ -83,14 +91,14 @@ def static_features(ctx: QueryContext, kind: str, pca_dim: int, normalize: bool)
             x = normalize_rows(x)
         if kind == "pca":  # float32 distance kernels: half the memory traffic of float64
             x = x.astype(np.float32)
-        ctx.static[key] = x
-    return ctx.static[key]
+        cache[key] = x
+    return cache[key]
 
 
 def embeds_input(ctx: QueryContext) -> bool:
     """Whether the model's embedding is its input (softmax regression: `embeds_input = True`):
     then "embedding" features are the raw features, model-independent and cacheable."""
-    return ctx.model is not None and bool(getattr(ctx.model, "embeds_input", False))
+    return ctx.model is not None and ctx.model.embeds_input
 
 
 def require_model(ctx: QueryContext, owner: str) -> None:
@@ -123,19 +131,10 @@ def feature_space(ctx: QueryContext, kind: str, pca_dim: int, normalize: bool,
 
 def static_sq_norms(ctx: QueryContext, space: Space) -> np.ndarray:
     """`sq_norms` of a model-independent space's rows, computed once per experiment."""
-    key = ("sq_norms", space.key)
-    if key not in ctx.static:
-        ctx.static[key] = sq_norms(space.x)
-    return ctx.static[key]
-
-
-def take_rows(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """`x[positions]`, as a view (no copy) when the positions are one contiguous run."""
-    positions = np.asarray(positions)
-    if len(positions) and positions[-1] - positions[0] == len(positions) - 1 and (
-            len(positions) == 1 or (np.diff(positions) == 1).all()):
-        return x[positions[0]:positions[-1] + 1]
-    return x[positions]
+    norms = ctx.cache.sq_norms
+    if space.key not in norms:
+        norms[space.key] = sq_norms(space.x)
+    return norms[space.key]
 
 
 def sq_norms(x: np.ndarray) -> np.ndarray:

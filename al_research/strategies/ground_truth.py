@@ -1,23 +1,23 @@
-"""Ground truth: the whole pool labelled at once, the upper bound every strategy is read against."""
+"""Ground truth: the whole pool labelled at once, the upper bound every strategy is read against.
+
+It is an arm, not a way of choosing: `strategy=full` (conf/strategy/full.yaml) also sets the
+initial selection to the whole pool (`initial.WholePool`), so the budget is spent before any
+round could query, and the loop fits once.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from al_research.strategies.base import Query, QueryContext, Strategy
 
 
-class LabelWholePool(Strategy):
-    """Labels every pool item in the initial set (`labels_whole_pool`), so no round queries.
-
-    The loop sees `labels_whole_pool` and makes the initial set the whole pool and the budget
-    its size; `query` is never reached then, and answers with every unlabelled item if it is.
-    """
+class GroundTruth(Strategy):
+    """The ground-truth arm's strategy: it is never asked (the whole pool is labelled first)."""
 
     name: ClassVar[str] = "full"
-    labels_whole_pool: ClassVar[bool] = True
 
     def query(self, ctx: QueryContext, n: int) -> Query:
-        return Query(np.arange(len(ctx.unlabelled)))
+        raise RuntimeError("strategy=full (ground truth) labels the whole pool in its initial "
+                           "set (initial=whole_pool) and never queries; it was combined with "
+                           "another initial selection")

@@ -14,6 +14,7 @@ from al_research.strategies.features import (
     Space,
     check_feature_params,
     draw_seed,
+    feature_needs,
     feature_space,
     nearest_other_label_dist,
     radius_graph,
@@ -91,7 +92,7 @@ class ProbCover(Strategy):
     pseudo-labels with as many clusters as classes (the paper's rule; `choose_delta`). Ties go
     to the lower position; once everything is covered, the rest of the batch is drawn
     uniformly from the loop's rng. With features raw or pca, δ and the graph are computed once
-    per experiment (kept in `ctx.static`). Works without a model: usable as the initial
+    per experiment (kept in `ctx.cache`). Works without a model: usable as the initial
     selection.
 
     The per-round score is each unlabelled item's out-degree (uncovered items in its ball).
@@ -135,11 +136,10 @@ class ProbCover(Strategy):
                                  f"{self.purity_clusters}")
 
     name: ClassVar[str] = "probcover"
-    requires = frozenset()
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
-        self.requires = frozenset({"embeddings"} if self.params.features == "embedding" else ())
+        self.needs = feature_needs(self.params.features)
 
     def delta(self, ctx: QueryContext, x: np.ndarray) -> float:
         """`params.delta`, or the purity rule's δ on the rows `x`."""
@@ -164,11 +164,12 @@ class ProbCover(Strategy):
     def _graph(self, ctx: QueryContext, space: Space) -> tuple[Any, np.ndarray, np.ndarray]:
         """The δ-ball graph over the labelled and unlabelled rows, and their rows in it."""
         if space.key is not None:  # model-independent: one graph for the whole experiment
-            key = ("probcover", space.key, self.params.delta, tuple(self.params.deltas),
-                   self.params.alpha, self.params.purity_clusters)
-            if key not in ctx.static:
-                ctx.static[key] = radius_graph(space.x, self.delta(ctx, space.x))
-            return ctx.static[key], space.labelled, space.unlabelled
+            key = (space.key, (self.params.delta, tuple(self.params.deltas), self.params.alpha,
+                               self.params.purity_clusters))
+            graphs = ctx.cache.graphs
+            if key not in graphs:
+                graphs[key] = radius_graph(space.x, self.delta(ctx, space.x))
+            return graphs[key], space.labelled, space.unlabelled
         x = space.x
         return radius_graph(x, self.delta(ctx, x)), space.labelled, space.unlabelled
 

@@ -11,6 +11,7 @@ from al_research.strategies.base import Query, QueryContext, Strategy
 from al_research.strategies.features import (
     check_feature_params,
     draw_seed,
+    feature_needs,
     feature_space,
     knn_mean_dist,
 )
@@ -140,11 +141,10 @@ class TypiClust(Strategy):
                     f"typiclust: min_cluster_size must be >= 0, got {self.min_cluster_size}")
 
     name: ClassVar[str] = "typiclust"
-    requires = frozenset()
 
     def __init__(self, params: Any = None) -> None:
         super().__init__(params)
-        self.requires = frozenset({"embeddings"} if self.params.features == "embedding" else ())
+        self.needs = feature_needs(self.params.features)
 
     def query(self, ctx: QueryContext, n: int) -> Query:
         p = self.params

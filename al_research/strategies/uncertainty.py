@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from al_research.models.base import Capability
 from al_research.strategies.base import QueryContext, ScoringStrategy
 
 
@@ -28,7 +29,7 @@ class LeastConfident(ScoringStrategy):
 
     name: ClassVar[str] = "least_confident"
     score_name: ClassVar[str] = "least_confidence"
-    requires = frozenset({"proba"})
+    needs = frozenset({Capability.PROBA})
     log_scores: ClassVar[bool] = False  # 1 - confidence: the confidence histogram, mirrored
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
@@ -61,7 +62,7 @@ class Margin(ScoringStrategy):
 
     name: ClassVar[str] = "margin"
     score_name: ClassVar[str] = "one_minus_margin"
-    requires = frozenset({"proba"})
+    needs = frozenset({Capability.PROBA})
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
         return margin_uncertainty(ctx.proba())
@@ -74,7 +75,7 @@ class Entropy(ScoringStrategy):
 
     name: ClassVar[str] = "entropy"
     score_name: ClassVar[str] = "entropy"
-    requires = frozenset({"proba"})
+    needs = frozenset({Capability.PROBA})
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
         return entropy(ctx.proba())

@@ -125,25 +125,24 @@ class SweepAccount(Callback):
 def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
     """Mark the sweep's dead runs FAILED; write and log which jobs did not finish."""
     from al_research.sweeps.folders import describe
-    from al_research.sweeps.resume import reused_tag, sweep_runs
-    from al_research.tracking.liveness import FAILURE_TAG, reap_dead_runs
-    from al_research.tracking.store import _client, resolve_tracking_uri
+    from al_research.tracking import Store, resolve_tracking_uri
+    from al_research.tracking.liveness import FAILURE_TAG
+    from al_research.tracking.names import Tag, reused_job_tag
 
     sweep = str(config.hydra.sweep.dir)
-    uri = resolve_tracking_uri(config.tracking.uri)
-    client = _client(uri)
-    experiment = client.get_experiment_by_name(str(config.tracking.experiment_name))
+    store = Store(resolve_tracking_uri(config.tracking.uri))
+    experiment_id = store.experiment_id(str(config.tracking.experiment_name))
     runs = []
-    if experiment is not None:
-        reap_dead_runs(client, [experiment.experiment_id])
-        runs = sweep_runs(client, [experiment.experiment_id], sweep)
+    if experiment_id is not None:
+        store.reap_dead_runs([experiment_id])
+        runs = store.sweep_runs([experiment_id], sweep)
     rank = {"FINISHED": 3, "KILLED": 2, "FAILED": 1, "RUNNING": 0}
     best: dict[int, Any] = {}
-    reused_key = reused_tag(sweep)
+    reused_job = reused_job_tag(sweep)
     for run in runs:
         tags = run.data.tags
-        num_text = (tags.get("job_num") if tags.get("sweep") == sweep
-                    else tags.get(reused_key + "/job_num"))
+        num_text = (tags.get(Tag.JOB_NUM) if tags.get(Tag.SWEEP) == sweep
+                    else tags.get(reused_job))
         if num_text is None or not num_text.isdigit():
             continue
         num = int(num_text)
@@ -158,7 +157,7 @@ def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
                                "status": run.info.status if run else "NOT RUN",
                                "run_id": run.info.run_id if run else None}
         if run is not None:
-            row["reused"] = run.data.tags.get("sweep") != sweep
+            row["reused"] = run.data.tags.get(Tag.SWEEP) != sweep
             if run.data.tags.get(FAILURE_TAG):
                 row["reason"] = run.data.tags[FAILURE_TAG]
         rows.append(row)

@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 def _import_report_modules() -> None:
     try:
         import al_research.report  # noqa: F401
-        from al_research.report.figures import _pyplot
+        from al_research.report.figures import pyplot
 
-        _pyplot()
+        pyplot()
     except Exception:  # noqa: BLE001  (the report imports them again, and says what failed)
         log.debug("report modules not imported ahead", exc_info=True)
 

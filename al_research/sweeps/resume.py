@@ -7,7 +7,8 @@ launcher settings are not part of a job's config). Running a sweep again therefo
 the configurations that have no FINISHED run yet; `rerun=true` runs them all.
 
 A skipped job tags the finished run it stands for with `reused_in/<digest of the sweep>` =
-the sweep folder, so the new sweep's report can count it (`sweep_runs`).
+the sweep folder (`tracking.names.reused_tag`), so the new sweep's report can count it
+(`tracking.Store.sweep_runs`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from al_research.tracking.names import Metric, Tag, reused_job_tag, reused_tag
+
 log = logging.getLogger(__name__)
 
-CONFIG_HASH_TAG = "config_hash"
-REUSED_TAG_PREFIX = "reused_in/"
+CONFIG_HASH_TAG = Tag.CONFIG_HASH
 EXCLUDED = ("tracking", "runtime", "rerun", "hydra")  # where and how, not what
 
 
@@ -42,28 +44,18 @@ def config_hash(cfg: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def reused_tag(sweep: str) -> str:
-    """The tag a run gets when a sweep reuses it instead of running its configuration."""
-    return REUSED_TAG_PREFIX + hashlib.sha1(str(sweep).encode()).hexdigest()[:12]
-
-
-def _experiment_id(client, experiment: str) -> str | None:
-    found = client.get_experiment_by_name(experiment)
-    return None if found is None else found.experiment_id
-
-
 def find_finished(uri: str, experiment: str, config_hash: str) -> str | None:
     """The newest FINISHED run of `experiment` whose config hash is `config_hash`, or None."""
-    from al_research.tracking.store import _client
+    from al_research.tracking import Store
 
-    client = _client(uri)
-    experiment_id = _experiment_id(client, experiment)
+    store = Store(uri)
+    experiment_id = store.experiment_id(experiment)
     if experiment_id is None:
         return None
-    runs = client.search_runs(
+    runs = store.search_runs(
         [experiment_id],
         f"tags.{CONFIG_HASH_TAG} = '{config_hash}' and attributes.status = 'FINISHED'",
-        max_results=1, order_by=["attributes.start_time DESC"])
+        limit=1)
     return runs[0].info.run_id if runs else None
 
 
@@ -91,32 +83,14 @@ def skip_if_finished(cfg: Any, uri: str, experiment: str, sweep: str | None = No
     run_id = find_finished(uri, experiment, config_hash(cfg))
     if run_id is None:
         return None
-    from al_research.tracking.store import _client
+    from al_research.tracking import Store
 
-    client = _client(uri)
+    store = Store(uri)
     log.info("skipped: finished run %s has the same config (rerun=true runs it again)", run_id)
     if sweep is not None:
-        client.set_tag(run_id, reused_tag(sweep), str(sweep))
+        tags = {reused_tag(sweep): sweep}
         if job_num is not None:
-            client.set_tag(run_id, reused_tag(sweep) + "/job_num", str(job_num))
-    run = client.get_run(run_id)
-    return Skipped(run_id, float(run.data.metrics.get("final_test_accuracy", float("nan"))))
-
-
-def sweep_runs(client, experiment_ids: list[str], sweep: str, filter_string: str = "") -> list:
-    """The runs that make up `sweep`: the ones it ran (tag `sweep`) and the finished ones it
-    reused instead of running their configuration again. Each run once."""
-    extra = f" and {filter_string}" if filter_string else ""
-    quoted = str(sweep).replace("'", "\\'")
-    ran = client.search_runs(experiment_ids, f"tags.sweep = '{quoted}'{extra}",
-                             max_results=50000)
-    reused = client.search_runs(experiment_ids,
-                                f"tags.`{reused_tag(sweep)}` = '{quoted}'{extra}",
-                                max_results=50000)
-    seen: set[str] = set()
-    runs = []
-    for run in [*ran, *reused]:
-        if run.info.run_id not in seen:
-            seen.add(run.info.run_id)
-            runs.append(run)
-    return runs
+            tags[reused_job_tag(sweep)] = str(job_num)
+        store.set_tags(run_id, tags)
+    run = store.run(run_id)
+    return Skipped(run_id, float(run.data.metrics.get(Metric.FINAL_TEST_ACCURACY, float("nan"))))

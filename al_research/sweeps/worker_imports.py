@@ -20,10 +20,20 @@ MODULES = (
     "al_research.experiment.runner",  # TensorFlow, MLflow, the models and the loop
     "al_research.models.softmax",
     "al_research.models.networks",
+    "al_research.models.trainer",  # the compiled fit (TensorFlow)
+    "al_research.models.architecture",
     "al_research.strategies.uncertainty",
     "al_research.strategies.random",
-    "al_research.experiment.baselines",
+    "al_research.strategies.initial",
+    "al_research.experiment.loop",
+    "al_research.experiment.self_training",
+    "al_research.experiment.stages.kmeans",
+    "al_research.experiment.stages.active_learning",
+    "al_research.experiment.stages.label_fair",
+    "al_research.experiment.stages.self_training",
     "al_research.tracking.recorder",
+    "al_research.experiment.round_log",
+    "al_research.tracking.plots",
     "al_research.tracking.provenance",
     # imported by a job when it needs them, here once for every worker
     "sklearn.cluster",  # k-means

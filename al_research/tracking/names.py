@@ -10,6 +10,7 @@ Boolean tags hold the strings `"true"` / `"false"` (`flag`); `is_true` reads the
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 TRUE: Final = "true"
@@ -41,12 +42,26 @@ class Tag:
     SWEEP: Final = "sweep"  # the Hydra sweep dir (multirun only)
     JOB_NUM: Final = "job_num"  # the Hydra job number within the sweep (multirun only)
     PROTOCOL: Final = "protocol"  # extra tag from tracking.tags, e.g. "article"
+    CONFIG_HASH: Final = "config_hash"  # a hash of what the run computes (sweeps.resume)
+    REUSED_PREFIX: Final = "reused_in/"  # + a digest of a sweep dir: `reused_tag(sweep)`
 
     # summary runs (written by the report)
     SUMMARY: Final = "summary"  # flag: a report's summary run, never an input to a report
     SUMMARY_OF: Final = "summary_of"  # "sweep:<dir>" or "experiment:<name>"
     SUMMARISED_RUNS: Final = "summarised_runs"
+    REPORT_SETTING_PREFIX: Final = "report."  # + a setting, where a report's params exist
     NOTE: Final = "mlflow.note.content"  # the run's description in the MLflow UI
+
+
+def reused_tag(sweep: str) -> str:
+    """The tag a finished run gets when a sweep reuses it instead of running its configuration
+    again; its value is the sweep dir."""
+    return Tag.REUSED_PREFIX + hashlib.sha1(str(sweep).encode()).hexdigest()[:12]
+
+
+def reused_job_tag(sweep: str) -> str:
+    """The tag holding the job number the reused run stands for in that sweep."""
+    return f"{reused_tag(sweep)}/{Tag.JOB_NUM}"
 
 
 class Metric:
@@ -89,6 +104,18 @@ class Metric:
     KMEANS_CTL_PSEUDO_ACCURACY: Final = "kmeans/cluster_then_label_pseudo_accuracy"
 
 
+class SummaryMetric:
+    """Metrics of a report's summary run; `{arm}` is an arm's label made a metric name."""
+
+    TEST_SELECTED_RUNS: Final = "test_selected_runs"
+    FINAL_MEAN: Final = "{arm}/final_test_accuracy_mean"
+    FINAL_CI_LOW: Final = "{arm}/final_test_accuracy_ci_low"
+    FINAL_CI_HIGH: Final = "{arm}/final_test_accuracy_ci_high"
+    AULC_MEAN: Final = "{arm}/aulc_mean"
+    RUNS: Final = "{arm}/runs"
+    MEAN_TEST_ACCURACY: Final = "mean_test_accuracy/{arm}"  # step: labelled count
+
+
 class Param:
     """MLflow params the report reads: the flattened resolved config (`config.flatten`)."""
 
@@ -96,5 +123,6 @@ class Param:
     STRATEGY: Final = "strategy.name"
     BUDGET: Final = "budget"
     VAL_SIZE: Final = "data.val_size"
+    TEST_SIZE: Final = "data.test_size"  # items in the test set: one is 1/TEST_SIZE of accuracy
     MONITOR: Final = "model.early_stopping.monitor"
     EARLY_STOPPING: Final = "model.early_stopping.enabled"

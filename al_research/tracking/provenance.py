@@ -7,7 +7,12 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from al_research.tracking.names import Tag
+
+if TYPE_CHECKING:
+    from al_research.tracking.recorder import RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +22,7 @@ ROLE_TAG = "mlflow.data.context"  # MLflow's key for a dataset's role in a run
 
 SOURCE_NAME = "python -m al_research"
 GIT_DIRTY_TAG = "git_dirty"  # "true": the commit tag does not describe all of the code that ran
-NOTE_TAG = "mlflow.note.content"  # the run's Description in the MLflow UI
+NOTE_TAG = Tag.NOTE  # the run's Description in the MLflow UI
 
 
 def git_dirty(folder: Path) -> bool | None:
@@ -52,30 +57,35 @@ def context_tags(tags: Mapping[str, Any], overrides: Sequence[str] | None = None
     return resolved
 
 
-def log_split(client, run_id: str, split, source: str, path: str | None, name: str) -> None:
-    """The pool, test and validation sets as MLflow datasets: name, digest, sizes, schema."""
+def log_split(recorder: RunRecorder, split, origin: str, name: str) -> None:
+    """The pool, test and validation sets as MLflow datasets (name, digest, sizes, schema) of
+    the recorder's run. `origin` is where the data came from: the path of a data file (MLflow
+    records the file as the source), else a description of a built-in data set (a code source
+    named after it)."""
     import mlflow.data
     from mlflow.data.code_dataset_source import CodeDatasetSource
     from mlflow.entities import DatasetInput, InputTag
 
-    if source == "npz" and path:
-        origin: Any = str(Path(path).expanduser().absolute())
+    path = Path(origin).expanduser()
+    source: Any
+    if path.is_file():
+        source = str(path.absolute())
     else:
-        origin = CodeDatasetSource({"mlflow.source.name": BUILT_IN_SOURCES.get(source, source)})
+        source = CodeDatasetSource({"mlflow.source.name": BUILT_IN_SOURCES.get(origin, origin)})
     inputs = []
     for role, (x, y) in {"pool": (split.pool_x, split.pool_y),
                          "test": (split.test_x, split.test_y),
                          "validation": (split.val_x, split.val_y)}.items():
-        dataset = mlflow.data.from_numpy(x, targets=y, name=f"{name}/{role}", source=origin)
+        dataset = mlflow.data.from_numpy(x, targets=y, name=f"{name}/{role}", source=source)
         inputs.append(DatasetInput(dataset._to_mlflow_entity(), [InputTag(ROLE_TAG, role)]))
-    _log_inputs(client, run_id, inputs)
+    _log_inputs(recorder, inputs)
 
 
 LOG_INPUTS_ATTEMPTS = 4
 
 
-def _log_inputs(client, run_id: str, inputs: list) -> None:
-    """`client.log_inputs`, tried again when it fails: MLflow's SQL store looks a dataset up
+def _log_inputs(recorder: RunRecorder, inputs: list) -> None:
+    """`recorder.log_inputs`, tried again when it fails: MLflow's SQL store looks a dataset up
     and inserts it when missing, so runs of one split logging at the same moment (a parallel
     sweep's arms start together) race, and all but one fail on the datasets table's unique key.
     Tried again, the dataset is found; logging the same inputs twice is a no-op."""
@@ -83,7 +93,7 @@ def _log_inputs(client, run_id: str, inputs: list) -> None:
 
     for attempt in range(1, LOG_INPUTS_ATTEMPTS + 1):
         try:
-            client.log_inputs(run_id, datasets=inputs)
+            recorder.log_inputs(inputs)
             return
         except MlflowException as error:
             if attempt == LOG_INPUTS_ATTEMPTS:

@@ -14,9 +14,8 @@ import csv
 import json
 import logging
 import shutil
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from al_research.sweeps.signals import shielded
 from al_research.tracking import liveness
+from al_research.tracking.images import BackgroundImages, pil_image
 from al_research.tracking.store import StoreUnavailable, _client
 
 log = logging.getLogger(__name__)
@@ -57,84 +57,29 @@ def is_outage(error: BaseException) -> bool:
     return isinstance(error, outage_types)
 
 
-PALETTE_COLORS = 16  # step images are flat-coloured plots: a third of the PNG's bytes
-
-
-def palette_image(image: np.ndarray):
-    """An RGB plot as a 16-colour palette image (PIL): the PNG MLflow writes is ~3 KB instead of
-    ~10 KB, with no visible change; MLflow's own WebP thumbnail beside it is unchanged."""
-    from PIL import Image
-
-    return Image.fromarray(np.asarray(image, dtype=np.uint8)).quantize(
-        PALETTE_COLORS, method=Image.Quantize.FASTOCTREE)
-
-
-class _BackgroundImages:
-    """Step images logged by MLflow's own `log_image(key=, step=)` on one background thread.
-
-    Encoding and writing an image (two files and a tag, ~8 ms) then overlap the next round's
-    training instead of following it. At most `max_pending` images wait; `close()` waits for all
-    and re-raises the first error.
-    """
-
-    def __init__(self, client, run_id: str, max_pending: int = 16) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.client = client
-        self.run_id = run_id
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-images")
-        self._slots = threading.BoundedSemaphore(max_pending)
-        self._futures: list = []
-        self._cancelled = False  # after a failure, the images still waiting are dropped
-
-    def _log(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
-        if self._cancelled:
-            return
-        try:
-            self.client.log_image(self.run_id, palette_image(image), key=key, step=step,
-                                  timestamp=timestamp)
-        except Exception:
-            self._cancelled = True
-            raise
-
-    def submit(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
-        self._slots.acquire()
-        future = self._pool.submit(self._log, np.array(image), key, step, timestamp)  # a copy:
-        future.add_done_callback(lambda _: self._slots.release())  # the caller reuses its buffer
-        self._futures.append(future)
-
-    def cancel(self) -> None:
-        self._cancelled = True
-
-    def close(self) -> None:
-        try:
-            for future in self._futures:
-                future.result()
-        finally:
-            self._futures = []
-            self._pool.shutdown(wait=True)
-
-
 class RunRecorder:
     """One MLflow run: buffered metrics, cheap background step images, artifacts from memory.
 
     Metrics wait in memory and go to the store in `log_batch` calls of up to 1000, at most every
     `flush_seconds` (and when the run ends): one call per run instead of one per round, and
     the UI still follows a long run. Step images are logged on a background thread
-    (`_BackgroundImages`). `close()`, which `mlflow_run` calls before it marks the run
+    (`images.BackgroundImages`). `close()`, which `mlflow_run` calls before it marks the run
     terminated, writes everything pending.
 
     Every store call is shielded from stop signals (a signal waits until the call returns).
     If a call finds the store down (`is_outage`), the recorder stops calling it: metrics then
     raise `StoreLost` (the job stops), while artifacts are written to `local_dir` (the job's
     folder) instead, so what the run measured is kept.
+
+    Made by `mlflow_run` (a new run) or `Store.recorder` (an existing run); everything goes
+    through its methods, its MlflowClient stays inside `al_research.tracking`.
     """
 
     MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 
     def __init__(self, client, run_id: str, flush_seconds: float = 5.0,
                  local_dir: Path | None = None, uri: str = "") -> None:
-        self.client = client
+        self._mlflow = client  # private to tracking: callers use the methods below
         self.run_id = run_id
         self.flush_seconds = flush_seconds
         self.local_dir = local_dir
@@ -143,7 +88,7 @@ class RunRecorder:
         self.kept: list[Path] = []  # what was written to local_dir instead of the store
         self._pending: list = []
         self._last_flush = time.monotonic()
-        self._images = _BackgroundImages(client, run_id)
+        self._images = BackgroundImages(client, run_id)
 
     # -- store calls -----------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -184,7 +129,7 @@ class RunRecorder:
 
         items = [Param(k, str(v)[:6000]) for k, v in params.items()]
         for start in range(0, len(items), 100):
-            self._call(self.client.log_batch, self.run_id, params=items[start : start + 100])
+            self._call(self._mlflow.log_batch, self.run_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
         from mlflow.entities import Metric
@@ -201,11 +146,31 @@ class RunRecorder:
         self._last_flush = time.monotonic()
         while self._pending:
             batch = self._pending[: self.MAX_METRICS_PER_BATCH]
-            self._call(self.client.log_batch, self.run_id, metrics=batch)
+            self._call(self._mlflow.log_batch, self.run_id, metrics=batch)
             del self._pending[: len(batch)]
 
-    def log_image(self, image: np.ndarray, key: str, step: int) -> None:
-        """An image in the run's step-indexed image series (MLflow UI: Artifacts > images)."""
+    def log_metric_batch(self, metrics: Iterable[tuple[str, float, int]]) -> None:
+        """(key, value, step) triples, written now (with whatever `log_metrics` buffered)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._pending.extend(Metric(k, float(v), now, int(step)) for k, v, step in metrics)
+        self.flush()
+
+    def log_image(self, image, artifact_file: str | None = None, *, key: str | None = None,
+                  step: int | None = None) -> None:
+        """An image artifact at `artifact_file` (e.g. "kmeans/centroid_0.png"), or, given `key`
+        and `step` instead, one image of the run's step-indexed series (MLflow UI: Model
+        metrics), logged on a background thread."""
+        if artifact_file is not None:
+            if key is not None or step is not None:
+                raise TypeError("log_image takes artifact_file, or key and step, not both")
+            self._artifact(artifact_file,
+                           lambda: self._mlflow.log_image(self.run_id, image, artifact_file),
+                           lambda path: pil_image(image).save(path))
+            return
+        if key is None or step is None:
+            raise TypeError("log_image takes artifact_file, or key and step")
         if self.lost is not None:
             return
         timestamp = int(time.time() * 1000)
@@ -220,15 +185,15 @@ class RunRecorder:
         try:
             self._artifact(
                 artifact_file,
-                lambda: self.client.log_figure(self.run_id, figure, artifact_file,
-                                               save_kwargs=save_kwargs),
+                lambda: self._mlflow.log_figure(self.run_id, figure, artifact_file,
+                                                save_kwargs=save_kwargs),
                 lambda path: figure.savefig(path, **(save_kwargs or {})))
         finally:
             plt.close(figure)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self._artifact(artifact_file,
-                       lambda: self.client.log_text(self.run_id, text, artifact_file),
+                       lambda: self._mlflow.log_text(self.run_id, text, artifact_file),
                        lambda path: path.write_text(text))
 
     def log_dict(self, data: Any, artifact_file: str) -> None:
@@ -242,11 +207,25 @@ class RunRecorder:
             if source.resolve() != target.resolve():
                 shutil.copyfile(source, target)
 
-        self._artifact(name, lambda: self.client.log_artifact(self.run_id, str(source),
-                                                              artifact_path), copy)
+        self._artifact(name, lambda: self._mlflow.log_artifact(self.run_id, str(source),
+                                                               artifact_path), copy)
 
     def set_tag(self, key: str, value: Any) -> None:
-        self._call(self.client.set_tag, self.run_id, key, str(value))
+        self._call(self._mlflow.set_tag, self.run_id, key, str(value))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.set_tag(key, value)
+
+    def params(self) -> dict[str, str]:
+        """The params the run already has (a run's params cannot change once logged)."""
+        return dict(self._call(self._mlflow.get_run, self.run_id).data.params)
+
+    def log_inputs(self, datasets: list) -> None:
+        """MLflow dataset inputs (`provenance.log_split`). A failure is not taken for an
+        outage: the caller tries again (runs racing to insert one dataset)."""
+        with shielded():
+            self._mlflow.log_inputs(self.run_id, datasets=datasets)
 
     def close(self) -> None:
         """Write what is pending; re-raise the first error. Metrics the store did not take

@@ -1,4 +1,5 @@
-"""The MLflow store: where it is, checking it answers, and making it (and an experiment) exist.
+"""The MLflow store: where it is, checking it answers, making it (and an experiment) exist, and
+`Store`, the one way to read and write it from outside `al_research.tracking`.
 
 `prepare_store` is the one door: before any training it checks that the store can be reached
 and written, within `CHECK_SECONDS`, and fails with one line naming the URI otherwise
@@ -85,10 +86,11 @@ _frozen_after_mlflow = False
 
 
 def _client(uri: str):
-    """An MlflowClient. The first one in a process also freezes what is alive into the GC's
-    permanent generation (`gc.freeze()`, as runtime.configure_tensorflow does after the TF
-    import): MLflow's SQLAlchemy store brings ~250k long-lived objects that each later full
-    collection would otherwise walk, ~0.15 s per collection, one or two per run."""
+    """An MlflowClient, private to `al_research.tracking` (elsewhere: `Store`). The first one
+    in a process also freezes what is alive into the GC's permanent generation (`gc.freeze()`,
+    as runtime.configure_tensorflow does after the TF import): MLflow's SQLAlchemy store brings
+    ~250k long-lived objects that each later full collection would otherwise walk, ~0.15 s per
+    collection, one or two per run."""
     global _frozen_after_mlflow
     limit_http_retries()
     from mlflow import MlflowClient

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from al_research.report.arms import Arm
+from al_research.report.section import Report, Section, Table
 from al_research.report.stats import normalised_aulc
 
 
@@ -70,3 +71,34 @@ def ranking_markdown(rows: Sequence[RankRow]) -> str:
 
 def _num(value: float) -> str:
     return f"{value:.4f}" if math.isfinite(value) else "—"
+
+
+def ranking_rows(report: Report) -> list[RankRow]:
+    return report.results[SECTION.name]
+
+
+class Ranking(Section):
+    name = "ranking"
+
+    def compute(self, report: Report) -> list[RankRow]:
+        return ranking_table(report.arms)
+
+    def applies(self, report: Report) -> bool:
+        return bool(ranking_rows(report))
+
+    def markdown(self, report: Report) -> str:
+        return "\n".join([
+            "## Ranking within each configuration", "", ranking_markdown(ranking_rows(report)),
+            "", "Each seed ranks the configuration's arms (1: the best; ties share the mean "
+            "rank) by final test accuracy and by AULC; the ranks are averaged over the seeds "
+            "that every arm of the configuration has.", ""])
+
+    def csvs(self, report: Report) -> dict[str, Table]:
+        return {"ranking.csv": (
+            ["configuration", "arm", "seeds", "mean_rank_final", "mean_rank_aulc",
+             "final_test_accuracy", "aulc"],
+            ([r.configuration, r.arm, r.seeds, r.rank_final, r.rank_aulc, r.final, r.aulc]
+             for r in ranking_rows(report)))}
+
+
+SECTION = Ranking()

@@ -10,13 +10,16 @@ article's figure and ours (reference configuration): +100% would close the dista
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from al_research.report.arms import BASELINE, SEPARATOR, TEST_SELECTED_MARK, Arm, Factors, paired
-from al_research.report.article import ARTICLE_LINES
 from al_research.report.runs import RunRecord
-from al_research.report.stats import Estimate, t_estimate
+from al_research.report.section import Report, Section, Table
+from al_research.report.sections.article import ARTICLE_LINES, is_article
+from al_research.report.stats import CONFIDENCE, Estimate, t_estimate
+from al_research.report.text import interval_text, md_table, percent
 
 GROUND_TRUTH_KEY = "(ground truth)"  # the ground-truth arms, among the strategies of a config
 ARTICLE_STRATEGY = "least_confident"  # the strategy the article's active-learning rows used
@@ -162,3 +165,90 @@ def attribution_table(arms: Sequence[Arm], factors: Factors,
             rows.append(row)
         out.append(Attribution(strategy, dict(factors.reference), ours, distances, rows))
     return out
+
+
+def share_text(share: Share | None) -> str:
+    if share is None or not math.isfinite(share.mean):
+        return "—"
+    if not (math.isfinite(share.low) and math.isfinite(share.high)):
+        return f"{share.mean:+.0%}"
+    return f"{share.mean:+.0%} [{share.low:+.0%}, {share.high:+.0%}]"
+
+
+def attribution_markdown(attribution: Attribution) -> str:
+    lines = [line for line in attribution.distances
+             if any(line in r.explains for r in attribution.rows)]
+    st = any(r.active_self_training for r in attribution.rows)
+    gt = any(r.ground_truth for r in attribution.rows)
+    headers = ["configuration (vs the reference)", f"{attribution.strategy} final",
+               "random final", f"gap ({attribution.strategy} − random)",
+               *([f"{attribution.strategy} + self-training"] if st else []),
+               *(["ground truth"] if gt else []),
+               *(f"share of the distance to the article: {line}" for line in lines)]
+    rows = [[r.label, interval_text(r.active), interval_text(r.random), interval_text(r.gap),
+             *([interval_text(r.active_self_training)] if st else []),
+             *([interval_text(r.ground_truth)] if gt else []),
+             *(share_text(r.explains.get(line)) for line in lines)]
+            for r in attribution.rows]
+    table = md_table(headers, rows)
+    if not attribution.distances:
+        return table
+    distance = md_table(
+        ["article", "ours (reference configuration)", "article − ours"],
+        [[line, attribution.ours[line].text(), f"{d:+.4f}"]
+         for line, d in attribution.distances.items()])
+    return f"{table}\n\n{distance}"
+
+
+def _csv_rows(attributions: Sequence[Attribution]) -> Iterator[list[object]]:
+    for a in attributions:
+        for r in a.rows:
+            for name, e in (("active", r.active), ("random", r.random), ("gap", r.gap),
+                            ("active_self_training", r.active_self_training),
+                            ("ground_truth", r.ground_truth)):
+                if e is not None:
+                    yield [a.strategy, r.change, r.test_selected, name, e.n, e.mean, e.low,
+                           e.high, "", "", "", ""]
+            for line, s in r.explains.items():
+                yield [a.strategy, r.change, r.test_selected, "article_distance", "", "", "",
+                       "", line, s.mean, s.low, s.high]
+
+
+def attributions(report: Report) -> list[Attribution]:
+    return report.results[SECTION.name]
+
+
+class AttributionTables(Section):
+    name = "attribution"
+
+    def compute(self, report: Report) -> list[Attribution]:
+        return attribution_table(report.arms, report.factors, is_article(report.runs))
+
+    def applies(self, report: Report) -> bool:
+        return bool(attributions(report))
+
+    def markdown(self, report: Report) -> str:
+        parts: list[str] = []
+        for attribution in attributions(report):
+            parts += [f"## Attribution: what each factor changes ({attribution.strategy})", "",
+                      attribution_markdown(attribution), "",
+                      "Each row flips the factors named from the reference configuration "
+                      f"({report.factors.text()}) and gives the paired effect (same seeds), "
+                      f"mean [{percent(CONFIDENCE)} CI]. A share of +100% would close the "
+                      "distance between our reference figure and the article's; the bounds are "
+                      "the effect's CI divided by that distance. One factor at a time: effects "
+                      "need not add up.", ""]
+        return "\n".join(parts)
+
+    def csvs(self, report: Report) -> dict[str, Table]:
+        return {"attribution.csv": (
+            ["strategy", "configuration", "test_selected", "effect_on", "n", "mean", "ci_low",
+             "ci_high", "article_line", "share", "share_low", "share_high"],
+            _csv_rows(attributions(report)))}
+
+    def main_table(self, report: Report) -> str:
+        return "\n\n".join(f"Attribution ({a.strategy}; reference: {report.factors.text()}):"
+                            f"\n\n{attribution_markdown(a)}" for a in attributions(report))
+
+
+SECTION = AttributionTables()
