@@ -15,8 +15,8 @@ import hydra
 from omegaconf import DictConfig
 
 from al_research import config as _config  # noqa: F401  (registers the schemas)
+from al_research.process.signals import stop_on_signals
 from al_research.sweeps.folders import register_resolvers
-from al_research.sweeps.signals import stop_on_signals
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 log = logging.getLogger("al_research")

@@ -38,7 +38,7 @@ def run_hydra() -> None:
         config_error_line,
         is_config_error,
     )
-    from al_research.sweeps.signals import Terminated, exit_code, stop_on_signals
+    from al_research.process.signals import Terminated, exit_code, stop_on_signals
 
     try:
         with stop_on_signals():
@@ -71,7 +71,7 @@ def run_hydra() -> None:
 
 
 def main() -> None:
-    from al_research.env import use_private_tempdir
+    from al_research.process.env import use_private_tempdir
 
     use_private_tempdir()  # no autograph files left in the system temp folder, even if killed
     if len(sys.argv) > 1 and sys.argv[1] == "report":

@@ -232,6 +232,11 @@ class Config:
                  f"{self.data.pool_size})")
 
 
+# Top-level keys that say where and how a job runs, not what it computes: a configuration's
+# identity (resume's config hash, the report's arms) leaves them out.
+HOW_KEYS = ("tracking", "runtime", "rerun", "hydra")
+
+
 def validate(cfg: DictConfig | Config) -> Config:
     """Check ranges and cross-field rules; return the config as typed objects."""
     if isinstance(cfg, Config):

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from al_research import env as _env  # noqa: F401  (environment first)
-from al_research.sweeps.cores import (
+from al_research.process import env as _env  # noqa: F401  (environment first)
+from al_research.process.cores import (
     available_cpus,
     concurrent_jobs,
     launcher_threads,

@@ -21,9 +21,10 @@ labels; test accuracy after the fit on 400 labels.
 
 Each loop runs in a child process of its own, so each gets its usual settings: the harness as
 `run(cfg)` configures TF (runtime.configure_tensorflow: TF's default threads, op determinism,
-oneDNN off as al_research.env sets it); the Keras recipe as a Keras user has it (TF defaults:
-oneDNN on, no op determinism); scikit-learn with OpenBLAS on one thread (al_research.env; on
-this 2-core machine multithreaded OpenBLAS is much slower on these small matrices). Every child
+oneDNN off as al_research.process.env sets it); the Keras recipe as a Keras user has it (TF
+defaults: oneDNN on, no op determinism); scikit-learn with OpenBLAS on one thread
+(al_research.process.env; on this 2-core machine multithreaded OpenBLAS is much slower on
+these small matrices). Every child
 prints its thread settings. Times are wall-clock seconds per experiment inside the process
 (data loading excluded; process start-up excluded: it is timed separately, for the CLI).
 

@@ -24,8 +24,9 @@ seed) fitted once on all 4000 pool items, its test accuracy.
          `model.predict(unlabelled, verbose=0)` each round.
 
 Each loop runs in a child process of its own: ours with the harness's settings
-(`runtime.configure_tensorflow`: TF's default threads, op determinism; oneDNN as `al_research.env`
-leaves it, off unless TF_ENABLE_ONEDNN_OPTS is set: `--onednn` adds a row with it on), the Keras
+(`runtime.configure_tensorflow`: TF's default threads, op determinism; oneDNN as
+`al_research.process.env` leaves it, off unless TF_ENABLE_ONEDNN_OPTS is set: `--onednn` adds a
+row with it on), the Keras
 recipe as a Keras user has it (TF's defaults: oneDNN on, no op determinism). Times are wall-clock
 seconds per experiment in the process: data loading and process start-up excluded, a process's
 first experiment (which traces the compiled functions) included and also shown apart.

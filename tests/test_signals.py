@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from al_research.sweeps.signals import Terminated, shielded, stop_on_signals, stopping
+from al_research.process.signals import Terminated, shielded, stop_on_signals, stopping
 from tests.conftest import experiment_runs
 
 # Long enough to be signalled mid-run (100 rounds of a few ms), small enough to load quickly.
@@ -68,7 +68,7 @@ def test_the_third_signal_forces_the_process_down(tmp_path):
     script = tmp_path / "stuck.py"
     script.write_text(
         "import signal, sys, time\n"
-        "from al_research.sweeps.signals import stop_on_signals\n"
+        "from al_research.process.signals import stop_on_signals\n"
         "with stop_on_signals():\n"
         "    try:\n"
         "        print('ready', flush=True); time.sleep(60)\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from al_research.experiment.loop import Round
-from al_research.sweeps.signals import shielded
+from al_research.process.signals import shielded
 from al_research.tracking import plots
 from al_research.tracking.names import Metric
 from al_research.tracking.recorder import RunRecorder

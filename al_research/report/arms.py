@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from al_research.config import HOW_KEYS as RESUME_EXCLUDED
 from al_research.report.runs import RunRecord, seed_key
 from al_research.report.stats import Estimate, t_estimate
-from al_research.sweeps.resume import EXCLUDED as RESUME_EXCLUDED
 from al_research.tracking.names import Param, Tag
 
 BASELINE = "random"

@@ -174,3 +174,47 @@ def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
         log.warning("Run the same command again to run only these (finished ones are "
                     "skipped).")
     return rows
+
+
+class SweepRun(Callback):
+    """Opens the parent run at sweep start; ends it at sweep end (or at exit after a failure),
+    after the report (which logs into it) when it is listed before `report`."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._sweep: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        from al_research.sweeps.folders import sweep_jobs
+        from al_research.tracking.store import resolve_tracking_uri
+        from al_research.tracking.sweep_run import start_parent
+
+        sweep = str(config.hydra.sweep.dir)
+        try:
+            n_jobs = len(sweep_jobs(config))
+        except Exception:
+            n_jobs = None
+        run_id = start_parent(resolve_tracking_uri(config.tracking.uri),
+                              str(config.tracking.experiment_name), sweep, n_jobs)
+        log.info("Sweep run %s: its jobs are its child runs", run_id)
+        self._sweep = sweep
+        atexit.register(self._end_after_failure)
+
+    def _end_after_failure(self) -> None:
+        if self._sweep is not None:
+            self._end("FAILED")
+
+    def _end(self, status: str) -> None:
+        from al_research.tracking.sweep_run import end_parent
+
+        sweep, self._sweep = self._sweep, None
+        try:
+            end_parent(sweep, status)
+        except Exception:  # the store may be gone; the reaper marks it later
+            log.warning("could not end the sweep's parent run", exc_info=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self._sweep is not None:
+            self._end("FINISHED")

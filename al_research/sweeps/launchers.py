@@ -38,9 +38,9 @@ from hydra_plugins.hydra_joblib_launcher import _core as joblib_core
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
+from al_research.process.signals import FORCE_AFTER, Terminated, signal_name, stop_on_signals
 from al_research.sweeps import workers
 from al_research.sweeps.folders import SweepControl, describe
-from al_research.sweeps.signals import FORCE_AFTER, Terminated, signal_name, stop_on_signals
 
 log = logging.getLogger(__name__)
 

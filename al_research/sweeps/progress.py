@@ -76,7 +76,7 @@ def progress_line(plan: Sequence[str], done: Sequence[dict[str, Any]], concurren
 
 
 def _concurrency(launcher: Any) -> int:
-    from al_research.sweeps.cores import concurrent_jobs_of
+    from al_research.process.cores import concurrent_jobs_of
 
     return concurrent_jobs_of(launcher)
 

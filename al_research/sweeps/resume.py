@@ -21,12 +21,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from al_research.config import HOW_KEYS
 from al_research.tracking.names import Metric, Tag, reused_job_tag, reused_tag
 
 log = logging.getLogger(__name__)
 
 CONFIG_HASH_TAG = Tag.CONFIG_HASH
-EXCLUDED = ("tracking", "runtime", "rerun", "hydra")  # where and how, not what
+EXCLUDED = HOW_KEYS  # where and how, not what
 
 
 def hashed_part(cfg: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import gc
 import importlib
 import logging
 
-from al_research import env as _env  # noqa: F401  (TF and BLAS settings first)
+from al_research.process import env as _env  # noqa: F401  (TF and BLAS settings first)
 
 MODULES = (
     "al_research.app",  # Hydra's job entry point

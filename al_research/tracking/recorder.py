@@ -1,7 +1,7 @@
 """Recording one MLflow run: buffered metrics, background step images, artifacts.
 
 A run opened by `mlflow_run` ends FINISHED, FAILED on an error, KILLED on Ctrl-C or a stop
-signal (`al_research.sweeps.signals`), and is never left RUNNING by a process that lives to say so.
+signal (`al_research.process.signals`), and is never left RUNNING by a process that lives to say so.
 It carries its process's identity and a heartbeat (`liveness`), so a run whose process dies
 without a word is marked FAILED later. If the store stops answering mid-run, the job fails with
 `StoreLost`, whose message says what was kept in the job's folder and how to recover.
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from al_research.sweeps.signals import shielded
+from al_research.process.signals import shielded
 from al_research.tracking import liveness
 from al_research.tracking.images import BackgroundImages, pil_image
 from al_research.tracking.store import StoreUnavailable, _client

@@ -1,6 +1,6 @@
 """A sweep is one MLflow parent run; each of its jobs is a child run (MLflow's nested runs).
 
-The launching process opens the parent when the sweep starts (`SweepRun`, a Hydra callback)
+The launching process opens the parent when the sweep starts (`sweeps.callbacks.SweepRun`)
 and records its id in `<sweep dir>/.mlflow_parent_run`, where every job, in whatever process or
 on whatever node it runs, finds it and tags itself `mlflow.parentRunId`. The sweep-end report
 logs its summary into the parent and ends it. The MLflow UI then shows one expandable row per
@@ -9,18 +9,11 @@ sweep. A run outside a sweep stays a plain run.
 
 from __future__ import annotations
 
-import atexit
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
-
 from al_research.tracking.names import TRUE, Tag
-
-log = logging.getLogger(__name__)
 
 PARENT_FILE = ".mlflow_parent_run"
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own tag for nesting
@@ -79,44 +72,3 @@ def end_parent(sweep_dir: str | Path, status: str = "FINISHED") -> None:
     client = _client(parent["uri"])
     if client.get_run(parent["run_id"]).info.status == "RUNNING":
         client.set_terminated(parent["run_id"], status)
-
-
-class SweepRun(Callback):
-    """Opens the parent run at sweep start; ends it at sweep end (or at exit after a failure),
-    after the report (which logs into it) when it is listed before `report`."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self._sweep: str | None = None
-
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not self.enabled:
-            return
-        from al_research.sweeps.folders import sweep_jobs
-        from al_research.tracking.store import resolve_tracking_uri
-
-        sweep = str(config.hydra.sweep.dir)
-        try:
-            n_jobs = len(sweep_jobs(config))
-        except Exception:
-            n_jobs = None
-        run_id = start_parent(resolve_tracking_uri(config.tracking.uri),
-                              str(config.tracking.experiment_name), sweep, n_jobs)
-        log.info("Sweep run %s: its jobs are its child runs", run_id)
-        self._sweep = sweep
-        atexit.register(self._end_after_failure)
-
-    def _end_after_failure(self) -> None:
-        if self._sweep is not None:
-            self._end("FAILED")
-
-    def _end(self, status: str) -> None:
-        sweep, self._sweep = self._sweep, None
-        try:
-            end_parent(sweep, status)
-        except Exception:  # the store may be gone; the reaper marks it later
-            log.warning("could not end the sweep's parent run", exc_info=True)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self._sweep is not None:
-            self._end("FINISHED")
