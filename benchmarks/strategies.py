@@ -86,9 +86,14 @@ def make_pool(size: int, x: np.ndarray, y: np.ndarray, rng: np.random.Generator)
 class Tables:
     """A learner serving precomputed outputs by item id (column 0 of the rows it is given)."""
 
+    embeds_input = False
+
     def __init__(self, proba, embeddings, samples=None) -> None:
         self.proba, self.embeddings, self.samples = proba, embeddings, samples
         self.has_dropout = samples is not None
+        self.capabilities = frozenset({Capability.PROBA, Capability.EMBEDDINGS,
+                                       Capability.GRAD_EMBEDDINGS}
+                                      | ({Capability.MC_SAMPLES} if samples is not None else set()))
 
     @staticmethod
     def _ids(x) -> np.ndarray:

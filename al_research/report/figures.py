@@ -40,6 +40,19 @@ def legend(fig, ax, inside: str) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), fontsize=7, frameon=False)
 
 
+def finish(plt, fig, ax, path, report: Report, ylabel: str, title: str) -> str:
+    """Label the axes (x: labelled pool items), title the plot (with the test-selected warning),
+    grid it, save it to `path` and close it; returns the whole title."""
+    ax.set_xlabel("labelled pool items")
+    ax.set_ylabel(ylabel)
+    title = f"{title}{flag(report)}"
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return title
+
+
 def band(ax, steps, estimates, color, bounds: tuple[float, float]) -> None:
     """The CI as a shaded band, clipped to what the quantity can be (accuracy: [0, 1])."""
     low = np.clip([e.low for e in estimates], *bounds)

@@ -179,15 +179,8 @@ def plot_differences(report: Report, path: Path) -> str:
                 transform=ax.transAxes)
     else:
         figures.legend(fig, ax, "best")
-    ax.set_xlabel("labelled pool items")
-    ax.set_ylabel("test accuracy difference from random")
-    title = (f"Paired difference from random (same seed), {percent(CONFIDENCE)} CI"
-             f"{figures.flag(report)}")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return title
+    return figures.finish(plt, fig, ax, path, report, "test accuracy difference from random",
+                          f"Paired difference from random (same seed), {percent(CONFIDENCE)} CI")
 
 
 def plot_small_multiples(report: Report, path: Path) -> str | None:

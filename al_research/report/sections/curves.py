@@ -80,16 +80,9 @@ def plot_learning_curves(report: Report, path: Path) -> str:
         ground_truth = next(y for _, x, y, _ in ARTICLE_POINTS if x is None)
         ax.annotate(str(ARTICLE_GROUND_TRUTH_LABELS), (right, ground_truth),
                     textcoords="offset points", xytext=(0, 7), ha="center", fontsize=7)
-    ax.set_xlabel("labelled pool items")
-    ax.set_ylabel("test accuracy")
-    title = (f"Test accuracy: mean over seeds with {percent(CONFIDENCE)} CI"
-             f"{figures.flag(report)}")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
     figures.legend(fig, ax, "lower right")
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return title
+    return figures.finish(plt, fig, ax, path, report, "test accuracy",
+                          f"Test accuracy: mean over seeds with {percent(CONFIDENCE)} CI")
 
 
 class Curves(Section):
