@@ -61,6 +61,19 @@ def test_a_config_error_is_one_line_exit_2_before_any_heavy_import(tmp_path, arg
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be created"
 
 
+@pytest.mark.parametrize("store", ["file:///{tmp}/mlruns", "{tmp}/mlruns"])
+def test_a_file_store_is_refused_in_one_whole_line_naming_what_works(tmp_path, store):
+    uri = store.format(tmp=tmp_path)
+    result, _ = _cli(["budget=30"], tmp_path, {"MLFLOW_TRACKING_URI": uri})
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"al-research: error: MLflow store {uri} is a file store")
+    assert "sqlite:///" in lines[0] and "http://" in lines[0] and "MLFLOW_TRACKING_URI" in lines[0]
+    assert "LOADED:\n" in result.stdout  # neither TensorFlow nor MLflow loaded
+    assert not (tmp_path / "mlruns").exists()
+
+
 def test_valid_choices_are_listed_for_an_unknown_group_option(tmp_path):
     result, _ = _cli(["strategy=foo"], tmp_path)
     line = result.stderr.strip()

@@ -243,6 +243,12 @@ def test_an_mlp_runs_rounds_csv_holds_exact_fractions_and_the_best_epoch(store_u
     result = run_cli([*short, f"tracking.uri={store_uri}", "model=mlp", "model.params.hidden=32",
                       "stages=[active_learning]", f"hydra.run.dir={folder}"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
+    # a single run leaves its own folder and nothing else (no empty multirun/<date>/<time>/)
+    left = {p.name for p in tmp_path.iterdir()} - {"mlflow.db.lock"}  # the store's creation lock
+    assert sorted(left) == ["job", "mlartifacts", "mlflow.db"]
+    selections = json.loads((folder / "selected_indices.json").read_text())
+    assert len(selections["initial"]) == 10 and sorted(selections) == ["10", "20", "30",
+                                                                        "initial"]
     with (folder / "rounds.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["n_labelled"]) for r in rows] == [10, 20, 30]

@@ -9,6 +9,7 @@ measured; `close()` uploads rounds.csv and `selected_indices.json` whatever happ
 from __future__ import annotations
 
 import csv
+import json
 import logging
 from pathlib import Path
 
@@ -65,9 +66,12 @@ class RoundLog:
                 histogram.close()
         self._file.close()
         self.recorder.log_file(self.path)
-        self.recorder.log_dict(
-            {"initial": self.initial, **{str(r.n_labelled): r.selected for r in self.rounds}},
-            "selected_indices.json")
+        selections = self.path.with_name("selected_indices.json")  # kept in the job's folder too
+        selections.write_text(json.dumps(
+            {"initial": self.initial.tolist(),
+             **{str(r.n_labelled): np.asarray(r.selected).tolist() for r in self.rounds}},
+            indent=1))
+        self.recorder.log_file(selections)
 
     def log_summary(self) -> Round:
         """The final metrics and the learning curve; returns the last round."""

@@ -114,8 +114,11 @@ class SweepProgress(Callback):
             return
         try:
             from hydra.core.hydra_config import HydraConfig
+            from hydra.types import RunMode
 
             hc = HydraConfig.get()
+            if hc.mode != RunMode.MULTIRUN:  # a single run: no sweep folder to resolve (its
+                return  # resolver would create an empty multirun/<date>/<time>/)
             folder = Path(str(hc.sweep.dir)) / FOLDER
             plan_file = folder / "plan.json"
             if not plan_file.is_file():

@@ -279,6 +279,20 @@ def _with_deadline(fn, deadline: float, uri: str, limit: float = CHECK_SECONDS):
 _checked: set[str] = set()  # stores this process has checked (and created)
 
 
+def refuse_file_store(uri: str) -> None:
+    """MLflow 3 keeps file stores (`file:` URIs, plain paths: the old ./mlruns) in maintenance
+    mode, unusable for new runs: one whole line naming what works instead, before any work."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme
+    if scheme == "file" or not scheme or (len(scheme) == 1 and uri[1:3] in (":/", ":\\")):
+        raise StoreUnavailable(
+            f"MLflow store {uri} is a file store, which MLflow 3 no longer writes to; use a "
+            f"SQLite database (tracking.uri=sqlite:////absolute/path/mlflow.db, the default "
+            f"when none is set) or a tracking server (tracking.uri=http://host:5000), here or "
+            f"in $MLFLOW_TRACKING_URI")
+
+
 def prepare_store(uri: str, experiment_name: str, timeout: float = CHECK_SECONDS) -> str:
     """Check the store answers and takes writes, create it (a SQLite file's schema) and the
     experiment if absent; return the experiment's id. Fails within `timeout` seconds with
@@ -288,6 +302,7 @@ def prepare_store(uri: str, experiment_name: str, timeout: float = CHECK_SECONDS
     under a file lock beside the database, in a file of its own moved into place when whole,
     so any number of processes may call this at once (and readers never see it half-made).
     """
+    refuse_file_store(uri)
     limit_http_retries()
     deadline = time.monotonic() + timeout
     path = sqlite_path(uri)
