@@ -324,18 +324,21 @@ def test_latest_sweep_is_the_newest_runs_sweep(store: Store, tmp_path: Path) -> 
     assert report.selection.sweep == EXTRA  # written last by the fixture
 
 
-def test_summary_run_is_logged_and_replaced(store: Store, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture) -> None:
+def test_summary_run_is_logged_and_updated_in_place(store: Store, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
     args = ["--experiment", EXPERIMENT, "--sweep", MAIN, "--tracking-uri", store.uri]
     assert rp.main([*args, "--out", str(tmp_path / "first")]) == 0
     printed = capsys.readouterr().out
     assert "400 active learned samples" in printed and "random: 3" in printed
     (first,) = store.runs(MAIN, summary=True)
     assert rp.main([*args, "--out", str(tmp_path / "again")]) == 0  # summaries are not inputs
-    (latest,) = store.runs(MAIN, summary=True)  # replaced, not duplicated
+    (latest,) = store.runs(MAIN, summary=True)  # updated in place: never another, never deleted
     client = store.client()
-    assert latest.info.run_id != first.info.run_id
-    assert client.get_run(first.info.run_id).info.lifecycle_stage == "deleted"
+    assert latest.info.run_id == first.info.run_id
+    assert client.get_run(first.info.run_id).info.lifecycle_stage == "active"
+    steps = [m.step for m in client.get_metric_history(latest.info.run_id,
+                                                       "mean_test_accuracy/random")]
+    assert steps and len(steps) == len(set(steps))  # no point logged twice
     assert latest.info.run_name == f"summary-{MAIN}"
     assert latest.data.tags["sweep"] == MAIN and latest.data.params["runs"] == "7"
     assert latest.data.tags["test_selected"] == "false"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from al_research.tracking import Store
 from al_research.tracking.names import Metric, Tag, is_true
+from al_research.tracking.sweep_run import PARENT_TAG
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class RunRecord:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     arm: str = ""
+    parent: str | None = None  # the sweep's parent run (MLflow's `mlflow.parentRunId`)
 
     @property
     def strategy(self) -> str:
@@ -175,7 +177,8 @@ def read_records(store: Store, runs: Sequence) -> tuple[list[RunRecord], list[st
         records.append(RunRecord(run.info.run_id, run.info.run_name or run.info.run_id,
                                  run.info.experiment_id, int(run.info.start_time or 0), tags,
                                  points, float(final), None if st is None else float(st),
-                                 params=dict(run.data.params), metrics=metrics))
+                                 params=dict(run.data.params), metrics=metrics,
+                                 parent=run.data.tags.get(PARENT_TAG)))
     return records, notes
 
 
