@@ -105,6 +105,13 @@ def load_params(target: str, params: dict[str, Any] | None, where: str) -> Any:
         raise ConfigError(f"{where}.params: {message}") from None
 
 
+def build(target: str, params: dict[str, Any] | None, where: str) -> Any:
+    """An instance of the class `target` names, from its `Params` filled and checked (the one
+    way every `_target_` part but the model is built: strategies, initial selections, data
+    sources, stages). Imports no TensorFlow: part modules import it when they first need it."""
+    return import_target(target, where)(load_params(target, params, where))
+
+
 @dataclass
 class ModelConfig:
     """A model: `_target_` names its class (al_research/models/), `params` its own keys."""

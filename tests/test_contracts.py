@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from al_research.config import import_target, load_params, validate
+from al_research.config import build, validate
 from al_research.models.base import Capability, FitInfo, Learner
 from al_research.strategies.base import Query, QueryContext, Strategy
 from tests.conftest import CONF_DIR, compose
@@ -18,10 +18,6 @@ from tests.test_strategies import TableLearner
 
 def names(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
-
-
-def _built(target: str, params: dict, where: str):
-    return import_target(target, where)(load_params(target, params, where))
 
 
 def everything(n: int, c: int = 4, d: int = 6, seed: int = 0) -> TableLearner:
@@ -36,7 +32,7 @@ def everything(n: int, c: int = 4, d: int = 6, seed: int = 0) -> TableLearner:
 @pytest.mark.parametrize("name", [n for n in names("strategy") if n != "full"])
 def test_every_strategy_queries_distinct_unlabelled_items_reproducibly(name):
     conf = validate(compose([f"strategy={name}"]))
-    strategy = _built(conf.strategy._target_, conf.strategy.params, "strategy")
+    strategy = build(conf.strategy._target_, conf.strategy.params, "strategy")
     assert isinstance(strategy, Strategy) and strategy.name == name
     assert all(isinstance(c, Capability) for c in strategy.needs)
     n = 120
@@ -61,7 +57,7 @@ def test_every_initial_selection_chooses_without_a_model(name):
     from al_research.strategies.pool_cache import PoolCache
 
     conf = validate(compose([f"initial={name}"]))
-    selection = _built(conf.initial._target_, conf.initial.params, "initial")
+    selection = build(conf.initial._target_, conf.initial.params, "initial")
     assert not selection.needs, f"initial={name} needs a model"
     x = np.random.default_rng(2).normal(size=(90, 6)).astype(np.float32)
     ctx = QueryContext(x, np.empty(0, np.int64), np.arange(90), np.random.default_rng(0), None,
@@ -104,7 +100,7 @@ def test_every_data_source_loads_a_checked_dataset(name, tmp_path):
         extra = [f"data.params.path={path}", "data.pool_size=200", "data.val_size=50",
                  "data.test_size=40", "budget=100"]
     conf = validate(compose([f"data={name}", *extra]))
-    source = _built(conf.data._target_, conf.data.params, "data")
+    source = build(conf.data._target_, conf.data.params, "data")
     assert isinstance(source.origin, str) and source.origin
     data = source.load(conf.data.n_classes)
     assert data.x.dtype == np.float32 and data.x.shape[1] == int(np.prod(data.input_shape))
@@ -120,7 +116,7 @@ def test_every_stage_declares_its_inputs_and_outputs(name):
                              if name not in ("kmeans", "active_learning", "label_fair",
                                              "self_training") else "seed=0"]))
     stage_conf = conf.stages[name]
-    stage = _built(stage_conf._target_, stage_conf.params, f"stages.{name}")
+    stage = build(stage_conf._target_, stage_conf.params, f"stages.{name}")
     assert isinstance(stage, Stage) and callable(stage.run)
     assert all(isinstance(t, type) for t in stage.needs)
     assert stage.gives is None or isinstance(stage.gives, type)

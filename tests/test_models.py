@@ -73,10 +73,11 @@ def test_same_seed_same_model(name, split):
 
 def test_softmax_reproduces_the_pre_refactor_picks_and_accuracies():
     """Recorded from the hand-wired model.py before models became pluggable (see the file)."""
+    from al_research.config import build
     from al_research.data import make_split
     from al_research.experiment.loop import Evaluation, LabelledPool, run_active_learning
     from al_research.experiment.oracle import Oracle
-    from al_research.experiment.parts import build, build_model
+    from al_research.experiment.parts import build_model
 
     golden = json.loads(GOLDEN.read_text())
     for seed in ("0", "1"):

@@ -257,9 +257,9 @@ class Npz:
 
 def build_source(cfg: DataConfig):
     """The source `data._target_` names, with its `data.params`."""
-    from al_research.config import import_target, load_params
+    from al_research.config import build
 
-    return import_target(cfg._target_, "data")(load_params(cfg._target_, cfg.params, "data"))
+    return build(cfg._target_, cfg.params, "data")
 
 
 def load_source(cfg: DataConfig) -> Dataset:

@@ -27,7 +27,6 @@ from al_research.config import (
 )
 from al_research.data import Split
 from al_research.models.base import Learner, TrainingSpec
-from al_research.strategies.base import Strategy
 from al_research.tracking.names import Tag, flag
 
 TEST_SELECTED_WARNING = (
@@ -58,11 +57,6 @@ def hydra_context() -> HydraContext:
                         int(hc.job.num) if multirun else None, list(hc.overrides.task))
 
 
-def build(target: str, params: dict[str, Any] | None, where: str) -> Any:
-    """An instance of the class `target` names, built from its checked `Params`."""
-    return import_target(target, where)(load_params(target, params, where))
-
-
 def build_model(conf: Config, split: Split, seed: int | None = None) -> Learner:
     """The configured model, monitoring the validation set (or, if configured, the test set)."""
     m = conf.model
@@ -79,11 +73,6 @@ def build_model(conf: Config, split: Split, seed: int | None = None) -> Learner:
     cls = import_target(m._target_, "model")
     return cls(split.input_shape, split.n_classes, monitor, training,
                load_params(m._target_, m.params, "model"), conf.seed if seed is None else seed)
-
-
-def build_strategy(target: str, params: dict[str, Any] | None, where: str = "strategy"
-                   ) -> Strategy:
-    return build(target, params, where)
 
 
 def other_model(conf: Config, name: str) -> Config:

@@ -11,13 +11,13 @@ import time
 
 from omegaconf import DictConfig, OmegaConf
 
-from al_research.config import Config, flatten, validate
+from al_research.config import Config, build, flatten, validate
 from al_research.data import make_split
+from al_research.data.sources import build_source
 from al_research.experiment.loop import Evaluation, LabelledPool
 from al_research.experiment.oracle import Oracle
 from al_research.experiment.parts import (
     TEST_SELECTED_WARNING,
-    build,
     build_model,
     hydra_context,
     job_folder,
@@ -82,8 +82,7 @@ def run(cfg: DictConfig | Config) -> float:
         started = time.perf_counter()
         recorder.log_params(flatten(resolved))
         recorder.log_text(OmegaConf.to_yaml(resolved, resolve=True), "config.yaml")
-        log_split(recorder, split, build(conf.data._target_, conf.data.params, "data").origin,
-                  conf.data.name)
+        log_split(recorder, split, build_source(conf.data).origin, conf.data.name)
         log_hydra_record(recorder, ctx.output_dir)
         oracle = Oracle(split.pool_y)  # the loop never reads pool_y: labels come from the oracle
         pool = LabelledPool(split.pool_x, oracle)

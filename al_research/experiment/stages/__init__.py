@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from al_research.config import ConfigError, StageConfig, import_target, load_params
+from al_research.config import ConfigError, StageConfig, build
 from al_research.models.base import NoParams
 
 
@@ -39,9 +39,8 @@ class Stage:
 def build_stages(stages: dict[str, StageConfig], strategy: str) -> list[tuple[str, Stage]]:
     """The stages that apply to this arm (`enabled`, and `strategies` empty or naming it),
     in order, checked by `check_order`."""
-    built = [(name, import_target(s._target_, f"stages.{name}")(
-        load_params(s._target_, s.params, f"stages.{name}")))
-        for name, s in stages.items() if s.applies(strategy)]
+    built = [(name, build(s._target_, s.params, f"stages.{name}"))
+             for name, s in stages.items() if s.applies(strategy)]
     check_order(built, list(stages))
     return built
 
