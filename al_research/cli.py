@@ -2,7 +2,10 @@
 
 What a user can fix is said in one line without a traceback: config errors exit 2, an
 unusable MLflow store exits 1; a job stopped by a signal exits 128 + the signal (130 for Ctrl-C,
-143 for SIGTERM). `HYDRA_FULL_ERROR=1` adds the full traceback.
+143 for SIGTERM). A sweep whose jobs did not all finish, or whose end steps (the report, its
+run) could not be done, exits 1 with a last line saying what finished, what was kept where and
+the command that resumes it (`sweeps.ending`); tracebacks are in its `sweep.log`.
+`HYDRA_FULL_ERROR=1` adds the full traceback.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def run_hydra() -> None:
         is_config_error,
     )
     from al_research.process.signals import Terminated, exit_code, stop_on_signals
+    from al_research.sweeps import ending
 
     try:
         with stop_on_signals():
@@ -46,6 +50,7 @@ def run_hydra() -> None:
     except Abort as stop:
         _fail(stop.message, stop.code, stop.__cause__ or stop, full)
     except KeyboardInterrupt as stop:
+        ending.finish()  # the sweep's end steps (report, parent run) before the last line
         what = str(stop) if isinstance(stop, Terminated) else "stopped by Ctrl-C"
         sys.stderr.write(f"al-research: {what}: runs in progress ended KILLED with what they "
                          "measured; run the same command again to run what did not finish\n")
@@ -56,6 +61,11 @@ def run_hydra() -> None:
         from al_research.data.errors import DataError
         from al_research.tracking.store import StoreUnavailable
 
+        ending.finish()
+        if not (is_config_error(error) or isinstance(error, DataError)):
+            line = ending.last_line(error)  # a sweep: what finished, what was kept, resume
+            if line is not None:
+                _fail(line, STORE_EXIT, error, full)
         if is_config_error(error):
             _fail(config_error_line(error), CONFIG_EXIT, error, full)
         if isinstance(error, DataError):
@@ -68,6 +78,10 @@ def run_hydra() -> None:
             _fail(str(error), 1, error, full)
         traceback.print_exception(error)
         sys.exit(1)
+    ending.finish()
+    line = ending.last_line(None)  # every job finished, but an end step could not be done
+    if line is not None:
+        _fail(line, 1, None, full)
 
 
 def main() -> None:

@@ -16,7 +16,8 @@ def test_default_experiment_end_to_end(tmp_path):
     assert f"mlflow ui --backend-store-uri {uri}" in out
     client, runs = experiment_runs(uri)
     (r,) = runs
-    assert f"/#/experiments/{r.info.experiment_id}/runs?workflowType=machine_learning" in out
+    assert (f"http://127.0.0.1:5000/#/experiments/{r.info.experiment_id}/runs/{r.info.run_id}"
+            "?workflowType=machine_learning") in out  # the run's page in the Model training view
     assert r.info.status == "FINISHED"
     assert len(r.data.tags["mlflow.source.git.commit"]) == 40  # run from this checkout
     assert r.data.tags["git_dirty"] in ("true", "false")

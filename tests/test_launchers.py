@@ -286,7 +286,11 @@ def test_a_submitit_job_killed_mid_sweep_does_not_stop_the_others(tmp_path):
          f"hydra.sweep.dir={sweep}"], uri, env, tmp_path)
     _, err = process.communicate(timeout=600)
     assert process.returncode == 1 and "Traceback" not in err, err[-3000:]
-    assert err.strip().splitlines()[-1].startswith("al-research: error: job #")
+    last = err.strip().splitlines()[-1]
+    victim_job = f"job #{victim.data.tags['job_num']} (seed={victim.data.tags['seed']})"
+    assert last.startswith(f"al-research: error: 1 of 2 jobs finished; {victim_job} FAILED: "
+                           "its process"), last
+    assert "run the same command again to run only those: python -m al_research -m " in last
 
     client, runs = experiment_runs(uri)
     statuses = {r.data.tags["seed"]: r.info.status for r in runs}

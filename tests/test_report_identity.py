@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SHORT, run_cli
-from tests.test_tracking_store import mlflow_server  # noqa: F401  (the fixture)
 
 
 def _report(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
@@ -67,8 +66,8 @@ def test_a_report_from_another_folder_logs_into_the_parent_and_deletes_nothing(t
 
 @pytest.mark.slow
 def test_a_report_against_a_server_from_another_folder_deletes_nothing(tmp_path,
-                                                                       mlflow_server):  # noqa: F811
-    uri, _ = mlflow_server
+                                                                       mlflow_server):
+    uri = mlflow_server.uri
     launch, elsewhere = tmp_path / "launch", tmp_path / "elsewhere"
     launch.mkdir()
     elsewhere.mkdir()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 import pytest
@@ -107,8 +108,8 @@ def test_a_report_on_another_test_size_captions_it_and_never_400(
     assert [a.name for a in report.arms] == ["random", "least_confident"]
     printed = {"summary.md": markdown, "tables": rp.main_tables(report),
                "console": rp.console_summary(report).replace(str(tmp_path), "<tmp>")}
-    for name, text in printed.items():
-        assert "400" not in text, name
+    for name, text in printed.items():  # (run ids are random hex: "400" may occur in one)
+        assert "400" not in re.sub(r"\b[0-9a-f]{32}\b", "<run id>", text), name
     # the summary run's description is the same report
     from mlflow import MlflowClient
 

@@ -16,13 +16,7 @@ from pathlib import Path
 import pytest
 
 from al_research.tracking import StoreUnavailable, prepare_store
-from tests.conftest import SHORT, run_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import SHORT, free_port, run_cli
 
 
 # -- SQLite -----------------------------------------------------------------------------------
@@ -86,7 +80,7 @@ def test_processes_creating_one_fresh_store_at_once_leave_it_usable(tmp_path):
 # -- servers ----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_nothing_listening_fails_within_30_seconds_in_one_line(tmp_path):
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     result = run_cli([*SHORT, f"tracking.uri={uri}"], cwd=tmp_path, timeout=120)
     elapsed = time.monotonic() - started
@@ -133,38 +127,6 @@ def test_a_server_that_accepts_but_never_answers_fails_within_30_seconds():
     assert uri in str(failed.value) and "does not answer" in str(failed.value)
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on a free port of 127.0.0.1; yields (uri, its process)."""
-    import requests
-
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if requests.get(f"{uri}/health", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        assert process.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
-        assert time.monotonic() < deadline, "the MLflow server did not start"
-        time.sleep(0.5)
-    try:
-        yield uri, process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-        log.close()
-
-
 def _rows(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -175,7 +137,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_a_server_dying_mid_run_fails_the_job_clearly_and_keeps_its_rounds(tmp_path,
                                                                         mlflow_server):
-    uri, server = mlflow_server
+    uri, server = mlflow_server.uri, mlflow_server.process
     job = tmp_path / "job"
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process = subprocess.Popen(
@@ -206,3 +168,20 @@ def test_a_server_dying_mid_run_fails_the_job_clearly_and_keeps_its_rounds(tmp_p
     assert set(selected) == {"initial", *(r["n_labelled"] for r in rounds)}
     unsent = _rows(job / "unsent_metrics.csv")
     assert {r["key"] for r in unsent} >= {"test_accuracy"}, "what the server did not take"
+
+
+def test_the_printed_ui_links_open_the_model_training_view_and_paste_into_a_shell():
+    import shlex
+
+    from al_research.tracking import ui_command
+
+    local = ui_command("sqlite:////data/my runs/mlflow.db", "3", "abc")
+    command, _, link = local.partition("   then open ")
+    assert shlex.split(command) == ["mlflow", "ui", "--backend-store-uri",
+                                    "sqlite:////data/my runs/mlflow.db"]
+    # the view is read from the query after the `#` (MLflow 3's hash router)
+    assert link == "http://127.0.0.1:5000/#/experiments/3/runs/abc?workflowType=machine_learning"
+    assert ui_command("http://host:5000/", "3") == (
+        "open http://host:5000/#/experiments/3/runs?workflowType=machine_learning in a browser")
+    assert ui_command("http://host:5000") == (
+        "open http://host:5000/#/?workflowType=machine_learning in a browser")

@@ -96,6 +96,6 @@ def run(cfg: DictConfig | Config) -> float:
         run_id = recorder.run_id
     log.info("MLflow run %s (%s) in experiment %r at %s", run_id, run_name(conf),
              conf.tracking.experiment_name, uri)
-    log.info("Browse it: %s", ui_command(uri, experiment_id))
+    log.info("Browse it: %s", ui_command(uri, experiment_id, run_id))
     result = exp.outputs.get(LoopResult)
     return result.final_test_accuracy if result is not None else float("nan")

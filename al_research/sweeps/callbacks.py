@@ -7,13 +7,13 @@ parallel jobs never race for it. A problem stops the command with one line (`err
 
 `SweepAccount` (after `report`, so its end runs before the report's) marks FAILED the runs
 whose process died without a word, then says which jobs of the sweep did not finish, in the
-log and in `<sweep dir>/jobs.json`. Hydra skips `on_multirun_end` when a job failed, so it is
-also armed at sweep start and runs at process exit.
+log and in `<sweep dir>/jobs.json` (from the sweep's own record if the store does not answer).
+Hydra skips `on_multirun_end` when a job failed, so the end steps are armed with
+`sweeps.ending` at sweep start, which runs them before the command's last line.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
@@ -31,7 +31,7 @@ from al_research.errors import (
     config_error_line,
     is_config_error,
 )
-from al_research.sweeps import workers
+from al_research.sweeps import ending, workers
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,10 @@ class PrepareMlflowStore(Callback):
         stores = {(j.tracking.uri, j.tracking.experiment_name): j for _, _, j in jobs}
         for job in stores.values():
             _check_store(job)
+        from al_research.tracking.store import resolve_tracking_uri
+
+        ending.begin(str(config.hydra.sweep.dir), resolve_tracking_uri(config.tracking.uri),
+                     [overrides for _, overrides, _ in jobs])
 
 
 class SweepAccount(Callback):
@@ -108,29 +112,69 @@ class SweepAccount(Callback):
 
         self._config = config
         self._jobs = sweep_jobs(config)
-        atexit.register(self._at_exit)
+        ending.arm(self._at_exit)
 
     def _at_exit(self) -> None:
         if self._config is not None:
             self.on_multirun_end(self._config)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from al_research.tracking.store import resolve_tracking_uri
+
         self._config = None
-        try:
-            account(config, self._jobs)
-        except Exception:  # the runs are in MLflow whatever happens here
-            log.exception("Could not account for the sweep's jobs")
+        rows = ending.run_step("Accounting for the sweep's jobs",
+                               lambda: account(config, self._jobs),
+                               str(config.hydra.sweep.dir),
+                               resolve_tracking_uri(config.tracking.uri))
+        if rows is not None:
+            ending.record_jobs(rows)
 
 
 def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
-    """Mark the sweep's dead runs FAILED; write and log which jobs did not finish."""
+    """Mark the sweep's dead runs FAILED; write and log which jobs did not finish. If the store
+    does not answer, the sweep's own record of its jobs stands in (`progress.local_account`)."""
+    from al_research.sweeps.ending import is_store_error, one_line
+    from al_research.sweeps.folders import describe, varying_keys
+    from al_research.sweeps.progress import local_account
+    from al_research.tracking import resolve_tracking_uri
+
+    sweep = str(config.hydra.sweep.dir)
+    uri = resolve_tracking_uri(config.tracking.uri)
+    try:
+        rows = _store_account(config, uri, jobs)
+        source = ""
+    except Exception as error:
+        if not is_store_error(error):
+            raise
+        rows = local_account(sweep, jobs)
+        source = f" (as the sweep recorded them: {one_line(error, uri)})"
+    unfinished = [r for r in rows if r["status"] != "FINISHED"]
+    reused = sum(1 for r in rows if r.get("reused"))
+    Path(sweep).mkdir(parents=True, exist_ok=True)
+    (Path(sweep) / "jobs.json").write_text(json.dumps(rows, indent=1) + os.linesep)
+    log.info("Sweep %s: %d of %d jobs finished%s%s.", sweep, len(rows) - len(unfinished),
+             len(rows), f" ({reused} reused from earlier runs)" if reused else "", source)
+    keys = varying_keys(jobs)
+    for r in unfinished:
+        reason = str(r.get("reason", "")).split("; ")[0]
+        log.warning("Did not finish: job #%d (%s): %s%s", r["job"],
+                    describe(jobs[r["job"]], keys), r["status"], f": {reason}" if reason else "")
+    if unfinished:
+        log.warning("Run the same command again to run only these (finished ones are "
+                    "skipped).")
+    return rows
+
+
+def _store_account(config: DictConfig, uri: str, jobs: list[list[str]]
+                   ) -> list[dict[str, Any]]:
+    """Each job's outcome as the store has it (its best run), dead runs marked FAILED first."""
     from al_research.sweeps.folders import describe
-    from al_research.tracking import Store, resolve_tracking_uri
+    from al_research.tracking import Store
     from al_research.tracking.liveness import FAILURE_TAG
     from al_research.tracking.names import Tag, reused_job_tag
 
     sweep = str(config.hydra.sweep.dir)
-    store = Store(resolve_tracking_uri(config.tracking.uri))
+    store = Store(uri)
     experiment_id = store.experiment_id(str(config.tracking.experiment_name))
     runs = []
     if experiment_id is not None:
@@ -161,18 +205,6 @@ def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
             if run.data.tags.get(FAILURE_TAG):
                 row["reason"] = run.data.tags[FAILURE_TAG]
         rows.append(row)
-    unfinished = [r for r in rows if r["status"] != "FINISHED"]
-    reused = sum(1 for r in rows if r.get("reused"))
-    Path(sweep).mkdir(parents=True, exist_ok=True)
-    (Path(sweep) / "jobs.json").write_text(json.dumps(rows, indent=1) + os.linesep)
-    log.info("Sweep %s: %d of %d jobs finished%s.", sweep, len(rows) - len(unfinished),
-             len(rows), f" ({reused} reused from earlier runs)" if reused else "")
-    for r in unfinished:
-        log.warning("Did not finish: job #%d (%s): %s%s", r["job"], r["overrides"],
-                    r["status"], f": {r['reason']}" if r.get("reason") else "")
-    if unfinished:
-        log.warning("Run the same command again to run only these (finished ones are "
-                    "skipped).")
     return rows
 
 
@@ -183,6 +215,7 @@ class SweepRun(Callback):
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._sweep: str | None = None
+        self._uri = ""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
@@ -200,7 +233,8 @@ class SweepRun(Callback):
                               str(config.tracking.experiment_name), sweep, n_jobs)
         log.info("Sweep run %s: its jobs are its child runs", run_id)
         self._sweep = sweep
-        atexit.register(self._end_after_failure)
+        self._uri = resolve_tracking_uri(config.tracking.uri)
+        ending.arm(self._end_after_failure)
 
     def _end_after_failure(self) -> None:
         if self._sweep is not None:
@@ -210,10 +244,9 @@ class SweepRun(Callback):
         from al_research.tracking.sweep_run import end_parent
 
         sweep, self._sweep = self._sweep, None
-        try:
-            end_parent(sweep, status)
-        except Exception:  # the store may be gone; the reaper marks it later
-            log.warning("could not end the sweep's parent run", exc_info=True)
+        assert sweep is not None
+        ending.run_step("Ending the sweep's run", lambda: end_parent(sweep, status), sweep,
+                        self._uri)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self._sweep is not None:

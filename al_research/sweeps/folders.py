@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,24 @@ def sweep_jobs(config: DictConfig) -> list[list[str]]:
     return [list(job) for job in jobs]
 
 
-def describe(overrides: list[str]) -> str:
-    """A job's own overrides (hydra.* left out), as typed on a command line."""
-    return " ".join(o for o in overrides if not o.startswith("hydra.")) or "(defaults)"
+def describe(overrides: Sequence[str], keys: Collection[str] | None = None) -> str:
+    """A job's own overrides (hydra.* left out), as typed on a command line; with `keys`
+    (`varying_keys`), only those that tell it apart from the sweep's other jobs."""
+    own = [o for o in overrides if not o.startswith("hydra.")]
+    if keys:
+        own = [o for o in own if o.split("=", 1)[0] in keys] or own
+    return " ".join(own) or "(defaults)"
+
+
+def varying_keys(jobs: Sequence[Sequence[str]]) -> list[str]:
+    """The override keys whose values differ between a sweep's jobs (`seed`, `strategy`...)."""
+    values: dict[str, set[str]] = {}
+    for job in jobs:
+        for override in job:
+            key, _, value = override.partition("=")
+            values.setdefault(key, set()).add(value)
+    return [k for k, v in values.items() if len(v) > 1 or sum(
+        1 for job in jobs if any(o.split("=", 1)[0] == k for o in job)) < len(jobs)]
 
 
 class SweepControl:

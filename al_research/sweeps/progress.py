@@ -75,6 +75,45 @@ def progress_line(plan: Sequence[str], done: Sequence[dict[str, Any]], concurren
     return " · ".join(parts)
 
 
+def _failure(sweep: Path, num: int, job: str, error: BaseException) -> dict[str, Any]:
+    """A failed job: its one-line reason printed, its traceback in the sweep's log file."""
+    from al_research.sweeps.ending import is_store_error, one_line, write_traceback
+
+    write_traceback(sweep, f"job #{num} ({job})", error)
+    reason = one_line(error)
+    print(f"[sweep] job #{num} ({job}) failed: {reason}", file=sys.__stderr__, flush=True)
+    return {"reason": reason, "store_lost": is_store_error(error)}
+
+
+def done_jobs(sweep: str | Path) -> list[dict[str, Any]]:
+    """What the sweep's jobs recorded as they ended (`done.jsonl`), oldest first."""
+    try:
+        lines = (Path(sweep) / FOLDER / "done.jsonl").read_text().splitlines()
+    except OSError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def local_account(sweep: str | Path, jobs: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+    """Each job's outcome as the sweep itself recorded it (no store needed): FINISHED, FAILED
+    (with its reason) or NOT RUN; the last record of a job wins."""
+    from al_research.sweeps.folders import describe
+
+    last = {int(e["num"]): e for e in done_jobs(sweep)}
+    rows = []
+    for num, overrides in enumerate(jobs):
+        entry = last.get(num)
+        row: dict[str, Any] = {"job": num, "overrides": describe(list(overrides)),
+                               "status": "NOT RUN" if entry is None else
+                               "FINISHED" if entry.get("status") == "COMPLETED" else "FAILED",
+                               "run_id": None}
+        if entry is not None and entry.get("reason"):
+            row["reason"] = entry["reason"]
+            row["store_lost"] = bool(entry.get("store_lost"))
+        rows.append(row)
+    return rows
+
+
 def _concurrency(launcher: Any) -> int:
     from al_research.process.cores import concurrent_jobs_of
 
@@ -94,12 +133,14 @@ class SweepProgress(Callback):
         try:
             folder = Path(str(config.hydra.sweep.dir)) / FOLDER
             folder.mkdir(parents=True, exist_ok=True)
-            from al_research.sweeps.folders import sweep_jobs
+            from al_research.sweeps.folders import sweep_jobs, varying_keys
 
-            plan = [arm_of(job) for job in sweep_jobs(config)]
+            jobs = sweep_jobs(config)
+            plan = [arm_of(job) for job in jobs]
             launcher = config.hydra.get("launcher")
             (folder / "plan.json").write_text(json.dumps({
-                "arms": plan, "concurrency": _concurrency(launcher), "started": time.time()}))
+                "arms": plan, "concurrency": _concurrency(launcher), "started": time.time(),
+                "varying": varying_keys(jobs)}))
             (folder / "done.jsonl").touch()
             print(f"[sweep] {len(plan)} jobs, {_concurrency(launcher)} at a time",
                   file=sys.__stderr__, flush=True)
@@ -116,6 +157,8 @@ class SweepProgress(Callback):
             from hydra.core.hydra_config import HydraConfig
             from hydra.types import RunMode
 
+            from al_research.sweeps.folders import describe
+
             hc = HydraConfig.get()
             if hc.mode != RunMode.MULTIRUN:  # a single run: no sweep folder to resolve (its
                 return  # resolver would create an empty multirun/<date>/<time>/)
@@ -125,16 +168,20 @@ class SweepProgress(Callback):
                 return  # not a sweep (or its plan could not be made)
             plan = json.loads(plan_file.read_text())
             status = getattr(getattr(job_return, "status", None), "name", "COMPLETED")
-            entry = {"num": int(hc.job.num), "arm": arm_of(list(hc.overrides.task)),
+            num, overrides = int(hc.job.num), list(hc.overrides.task)
+            entry = {"num": num, "arm": arm_of(overrides),
                      "seconds": time.time() - self._job_started, "status": status}
+            error = getattr(job_return, "_return_value", None)
+            if status != "COMPLETED" and isinstance(error, BaseException):
+                entry.update(_failure(folder.parent, num, describe(overrides,
+                                                                   plan.get("varying")), error))
             line = (json.dumps(entry) + "\n").encode()
             fd = os.open(folder / "done.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
                 os.write(fd, line)  # one small append: atomic between processes
             finally:
                 os.close(fd)
-            done = [json.loads(x) for x in (folder / "done.jsonl").read_text().splitlines()
-                    if x.strip()]
+            done = done_jobs(folder.parent)
             print(progress_line(plan["arms"], done, plan["concurrency"], plan["started"],
                                 time.time()), file=sys.__stderr__, flush=True)
         except Exception:

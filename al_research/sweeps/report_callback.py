@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import threading
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from al_research.sweeps import ending
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class ReportOnMultirunEnd(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._pending = config
-        atexit.register(self._report_after_failure)
+        ending.arm(self._report_after_failure)
         if "BasicLauncher" not in str(config.hydra.launcher.get("_target_", "BasicLauncher")):
             # the jobs run in other processes: import what the report needs while they run,
             # not after the last one (~1 s), in this otherwise idle process
@@ -52,29 +53,35 @@ class ReportOnMultirunEnd(Callback):
             self.on_multirun_end(self._pending)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self._pending = None
-        retry = "al-research report --sweep <sweep dir>"
-        try:
-            from al_research.report import DEFAULT_TARGET, generate_report, main_tables
-            from al_research.tracking import resolve_tracking_uri, ui_command
+        import shlex
 
-            sweep = str(config.hydra.sweep.dir)
-            uri = resolve_tracking_uri(config.tracking.uri)
-            experiment = str(config.tracking.experiment_name)
-            retry = (f"al-research report --experiment {experiment} --sweep {sweep} "
-                     f"--tracking-uri {uri}")
-            report = generate_report(
-                uri=uri,
-                experiment=experiment,
-                sweep=sweep,
-                out_dir=Path(sweep) / "report",
-                target=self.target if self.target is not None else DEFAULT_TARGET,
-                log_run=self.log_run,
-            )
-            log.info("Report for sweep %s: %s", sweep, report.out_dir / "summary.md")
-            if report.summary_run_id:
-                log.info("Summary run %s in experiment %r", report.summary_run_id, experiment)
-            log.info("The sweep's arms (mean ± 95%% CI over seeds):\n%s", main_tables(report))
-            log.info("Browse the runs and the summary: %s", ui_command(uri))
-        except Exception:  # the sweep's runs are in MLflow whatever happens here
-            log.exception("The sweep's report failed; its runs are kept. Retry: %s", retry)
+        from al_research.tracking import resolve_tracking_uri
+
+        self._pending = None
+        sweep = str(config.hydra.sweep.dir)
+        uri = resolve_tracking_uri(config.tracking.uri)
+        experiment = str(config.tracking.experiment_name)
+        retry = shlex.join(["al-research", "report", "--experiment", experiment, "--sweep",
+                            sweep, "--tracking-uri", uri])
+        ending.run_step("The sweep's report", lambda: self._report(sweep, uri, experiment),
+                        sweep, uri, retry=retry)
+
+    def _report(self, sweep: str, uri: str, experiment: str) -> None:
+        from al_research.report import DEFAULT_TARGET, generate_report, main_tables
+        from al_research.tracking import Store, ui_command
+
+        report = generate_report(
+            uri=uri,
+            experiment=experiment,
+            sweep=sweep,
+            out_dir=Path(sweep) / "report",
+            target=self.target if self.target is not None else DEFAULT_TARGET,
+            log_run=self.log_run,
+        )
+        log.info("Report for sweep %s: %s", sweep, report.out_dir / "summary.md")
+        if report.summary_run_id:
+            log.info("Summary run %s in experiment %r", report.summary_run_id, experiment)
+        log.info("The sweep's arms (mean ± 95%% CI over seeds):\n%s", main_tables(report))
+        experiment_id = Store(uri).experiment_id(experiment)
+        log.info("Browse the runs and the summary: %s",
+                 ui_command(uri, experiment_id, report.summary_run_id))

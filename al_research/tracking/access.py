@@ -106,9 +106,11 @@ class Store:
         self._mlflow_client.delete_run(run_id)
 
     def reap_dead_runs(self, experiment_ids: Sequence[str]) -> list:
-        """Mark FAILED the RUNNING runs whose process is gone (`liveness.reap_dead_runs`)."""
-        from al_research.tracking import liveness
+        """End FAILED the runs a lost store left open (`outages.settle_open_runs`), then the
+        RUNNING runs whose process is gone (`liveness.reap_dead_runs`)."""
+        from al_research.tracking import liveness, outages
 
+        outages.settle_open_runs(self._mlflow_client, self.uri)
         return liveness.reap_dead_runs(self._mlflow_client, experiment_ids)
 
     def recorder(self, run_id: str, local_dir: Path | None = None) -> RunRecorder:

@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from al_research.process.signals import shielded
-from al_research.tracking import liveness
+from al_research.tracking import liveness, outages
 from al_research.tracking.images import BackgroundImages, pil_image
+from al_research.tracking.outages import is_outage
 from al_research.tracking.store import StoreUnavailable, _client
 
 log = logging.getLogger(__name__)
@@ -34,27 +35,6 @@ UNSENT_METRICS = "unsent_metrics.csv"
 
 class StoreLost(StoreUnavailable):
     """The store stopped answering (or taking writes) while a run was being recorded."""
-
-
-def is_outage(error: BaseException) -> bool:
-    """Whether an error from a store call means the store is down or unwritable (as opposed
-    to a call MLflow refused, such as an invalid value)."""
-    try:
-        from mlflow.exceptions import MlflowException
-    except ImportError:  # pragma: no cover
-        MlflowException = ()  # type: ignore[assignment]  # noqa: N806
-    if isinstance(error, MlflowException):
-        return error.error_code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE",
-                                    "REQUEST_LIMIT_EXCEEDED", "ENDPOINT_NOT_FOUND")
-    try:
-        import requests
-        import sqlalchemy.exc
-
-        outage_types: tuple[type[BaseException], ...] = (
-            requests.RequestException, sqlalchemy.exc.OperationalError, OSError)
-    except ImportError:  # pragma: no cover
-        outage_types = (OSError,)
-    return isinstance(error, outage_types)
 
 
 class RunRecorder:
@@ -85,6 +65,7 @@ class RunRecorder:
         self.local_dir = local_dir
         self.uri = uri
         self.lost: BaseException | None = None  # the store error that stopped the recording
+        self.lost_at = 0.0  # when (Unix time)
         self.kept: list[Path] = []  # what was written to local_dir instead of the store
         self._pending: list = []
         self._last_flush = time.monotonic()
@@ -100,8 +81,9 @@ class RunRecorder:
         except Exception as error:
             if is_outage(error):
                 self.lost = error
-                log.error("MLflow store %s stopped answering: %s", self.uri,
-                          " ".join(str(error).split())[:300])
+                self.lost_at = outages.mark_down(self.uri)
+                log.debug("MLflow store %s stopped answering (%s) at %s", self.uri,
+                          outages.short_cause(error), outages.clock(self.lost_at))
                 raise StoreLost(f"MLflow store {self.uri} stopped answering") from error
             raise
 
@@ -280,17 +262,19 @@ def lost_message(recorder: RunRecorder) -> str:
                      and (recorder.local_dir / "rounds.csv").exists() else set()))
     where = (f"kept in {recorder.local_dir}: {', '.join(kept)}" if recorder.local_dir and kept
              else "nothing could be kept locally")
-    cause = " ".join(str(recorder.lost).split())[:200] if recorder.lost else "unknown error"
-    return (f"MLflow store {recorder.uri} stopped answering during run {recorder.run_id} "
-            f"({cause}); {where}. The run stays RUNNING until a later run marks it FAILED. "
-            "When the store is back, run the same command again: finished runs are skipped, "
-            "this one runs again.")
+    cause = outages.short_cause(recorder.lost) if recorder.lost else "unknown error"
+    return (f"MLflow store {recorder.uri} stopped answering ({cause}) at "
+            f"{outages.clock(recorder.lost_at)} during run {recorder.run_id}; {where}. When "
+            "it answers again, run the same command again: this run is then ended FAILED with "
+            "that reason and run anew (finished runs are skipped).")
 
 
-def _reap(client, experiment_id: str) -> None:
-    """Mark FAILED the runs of this experiment whose process died without ending them."""
+def _reap(client, uri: str, experiment_id: str) -> None:
+    """End FAILED the runs a lost store left open, then the runs of this experiment whose
+    process died without ending them."""
     try:
         with shielded():
+            outages.settle_open_runs(client, uri)
             liveness.reap_dead_runs(client, [experiment_id])
     except Exception as error:  # never a reason not to start a run
         log.warning("could not check the experiment's RUNNING runs: %s", error)
@@ -308,7 +292,7 @@ def mlflow_run(
     """
     client = _client(uri)
     local_dir = local_dir or job_folder()
-    _reap(client, experiment_id)
+    _reap(client, uri, experiment_id)
     all_tags = {**{k: str(v) for k, v in tags.items()}, **liveness.process_tags()}
     try:
         with shielded():
@@ -360,3 +344,5 @@ def _end(client, recorder: RunRecorder, status: str) -> None:
     if recorder.lost is None:
         with contextlib.suppress(StoreLost):
             recorder._call(client.set_terminated, recorder.run_id, status)
+    if recorder.lost is not None:  # left open: ended with the true reason once the store is back
+        outages.remember_open_run(recorder.uri, recorder.run_id, recorder.lost_at)

@@ -26,12 +26,13 @@ CHECK_SECONDS = 25.0  # the store check's deadline: a job fails within 30 s if t
 SCHEMA_SECONDS = 300.0  # creating a fresh SQLite schema: local work, however busy the machine
 CONNECT_SECONDS = 10.0  # how long a refused connection is retried (a server still starting)
 
-# MLflow's own HTTP limits (its defaults retry for ~4 minutes and wait 120 s per request).
-# A user's own settings win.
+# MLflow's own HTTP limits (its defaults retry for ~4 minutes and wait 120 s per request), and
+# no links printed by MLflow itself. A user's own settings win.
 HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 
@@ -57,14 +58,23 @@ def resolve_tracking_uri(configured: str | None = None) -> str:
 UI_VIEW = "?workflowType=machine_learning"  # MLflow 3's "Model training" view, not GenAI's
 
 
-def ui_command(uri: str, experiment_id: str | None = None) -> str:
-    """How to browse a store: `mlflow ui` for a local database, the server's address otherwise,
-    with the experiment's runs page in MLflow 3's Model training view (it opens in its GenAI
-    view otherwise; the choice is remembered per browser)."""
-    page = f"#/experiments/{experiment_id}/runs{UI_VIEW}" if experiment_id else f"{UI_VIEW}"
+def ui_command(uri: str, experiment_id: str | None = None, run_id: str | None = None) -> str:
+    """How to browse a store: `mlflow ui` for a local database (the URI shell-quoted), the
+    server's address otherwise; the page of a run, of an experiment's runs, or the home page, in
+    MLflow 3's Model training view. The view is read from the query after the `#` only (MLflow's
+    hash router): `/?workflowType=…` and a bare `#/experiments/<id>` open the GenAI view in a
+    browser that has not chosen one (checked in headless Chromium against MLflow 3.17)."""
+    import shlex
+
+    if experiment_id and run_id:
+        page = f"#/experiments/{experiment_id}/runs/{run_id}{UI_VIEW}"
+    elif experiment_id:
+        page = f"#/experiments/{experiment_id}/runs{UI_VIEW}"
+    else:
+        page = f"#/{UI_VIEW}"
     if uri.startswith(("http://", "https://")):
         return f"open {uri.rstrip('/')}/{page} in a browser"
-    return (f"mlflow ui --backend-store-uri {uri}   then open "
+    return (f"mlflow ui --backend-store-uri {shlex.quote(uri)}   then open "
             f"http://127.0.0.1:5000/{page}")
 
 
@@ -77,9 +87,14 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def limit_http_retries() -> None:
-    """Bound MLflow's HTTP retries and timeouts (unless the user set them)."""
+    """Bound MLflow's HTTP retries and timeouts (unless the user set them); one line, not a
+    stream, for urllib3's retries (`outages.quiet_retries`); and no "View run at" links of
+    MLflow's own (they open the UI's GenAI view: the harness prints its own, `ui_command`)."""
+    from al_research.tracking.outages import quiet_retries
+
     for key, value in HTTP_LIMITS.items():
         os.environ.setdefault(key, value)
+    quiet_retries()
 
 
 _frozen_after_mlflow = False
@@ -271,6 +286,12 @@ def _with_deadline(fn, deadline: float, uri: str, limit: float = CHECK_SECONDS):
         if isinstance(error, StoreUnavailable):
             raise error
         assert isinstance(error, BaseException)
+        from al_research.tracking.outages import is_outage, mark_down, short_cause
+
+        if is_outage(error):
+            mark_down(uri)
+            raise StoreUnavailable(f"MLflow store {uri} is not answering "
+                                   f"({short_cause(error)})") from error
         raise StoreUnavailable(f"MLflow store {uri} cannot be used: "
                                f"{_one_line(error)}") from error
     return box["value"]

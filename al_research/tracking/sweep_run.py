@@ -60,8 +60,10 @@ def start_parent(uri: str, experiment_name: str, sweep_dir: str, n_jobs: int | N
 
 
 def end_parent(sweep_dir: str | Path, status: str = "FINISHED") -> None:
-    """End the sweep's parent run, if it is still running."""
-    from al_research.tracking.store import _client
+    """End the sweep's parent run, if it is still running. If the store does not answer, the
+    run is noted to be ended FAILED when it does (`outages`) and `StoreUnavailable` says so."""
+    from al_research.tracking import outages
+    from al_research.tracking.store import StoreUnavailable, _client
 
     parent = parent_of(sweep_dir)
     if parent is None:
@@ -69,6 +71,17 @@ def end_parent(sweep_dir: str | Path, status: str = "FINISHED") -> None:
     beat = _heartbeats.pop(parent["run_id"], None)
     if beat is not None:
         beat.stop()
-    client = _client(parent["uri"])
-    if client.get_run(parent["run_id"]).info.status == "RUNNING":
-        client.set_terminated(parent["run_id"], status)
+    uri, run_id = parent["uri"], parent["run_id"]
+    client = _client(uri)
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status)
+    except Exception as error:
+        if not outages.is_outage(error):
+            raise
+        at = outages.mark_down(uri)
+        outages.remember_open_run(uri, run_id, at, "sweep")
+        raise StoreUnavailable(
+            f"MLflow store {uri} is not answering ({outages.short_cause(error)}): the sweep's "
+            f"run {run_id} stays open until the harness reaches the store again, which ends "
+            f"it FAILED (\"{outages.stopped_answering(at)}\")") from error
