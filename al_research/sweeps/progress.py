@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,13 @@ def progress_line(plan: Sequence[str], done: Sequence[dict[str, Any]], concurren
     return " · ".join(parts)
 
 
-def _failure(sweep: Path, num: int, job: str, error: BaseException) -> dict[str, Any]:
+def _failure(sweep: Path, num: int, job: str, error: BaseException, uri: str
+             ) -> dict[str, Any]:
     """A failed job: its one-line reason printed, its traceback in the sweep's log file."""
     from al_research.sweeps.ending import is_store_error, one_line, write_traceback
 
     write_traceback(sweep, f"job #{num} ({job})", error)
-    reason = one_line(error)
+    reason = one_line(error, uri)
     print(f"[sweep] job #{num} ({job}) failed: {reason}", file=sys.__stderr__, flush=True)
     return {"reason": reason, "store_lost": is_store_error(error)}
 
@@ -173,8 +174,11 @@ class SweepProgress(Callback):
                      "seconds": time.time() - self._job_started, "status": status}
             error = getattr(job_return, "_return_value", None)
             if status != "COMPLETED" and isinstance(error, BaseException):
-                entry.update(_failure(folder.parent, num, describe(overrides,
-                                                                   plan.get("varying")), error))
+                from al_research.tracking.store import resolve_tracking_uri
+
+                job = describe(overrides, plan.get("varying"))
+                uri = resolve_tracking_uri(OmegaConf.select(config, "tracking.uri"))
+                entry.update(_failure(folder.parent, num, job, error, uri))
             line = (json.dumps(entry) + "\n").encode()
             fd = os.open(folder / "done.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
