@@ -59,17 +59,18 @@ def run_hydra() -> None:
         raise
     except Exception as error:
         from al_research.data.errors import DataError
+        from al_research.models.base import CapabilityError
         from al_research.tracking.store import StoreUnavailable
 
         ending.finish()
-        if not (is_config_error(error) or isinstance(error, DataError)):
+        if not (is_config_error(error) or isinstance(error, (DataError, CapabilityError))):
             line = ending.last_line(error)  # a sweep: what finished, what was kept, resume
             if line is not None:
                 _fail(line, STORE_EXIT, error, full)
         if is_config_error(error):
             _fail(config_error_line(error), CONFIG_EXIT, error, full)
-        if isinstance(error, DataError):
-            _fail(" ".join(str(error).split()), CONFIG_EXIT, error, full)
+        if isinstance(error, (DataError, CapabilityError)):  # bad data, or a strategy the
+            _fail(" ".join(str(error).split()), CONFIG_EXIT, error, full)  # model cannot serve
         if isinstance(error, StoreUnavailable):
             _fail(str(error), STORE_EXIT, error, full)
         from al_research.sweeps.launchers import WorkerDied

@@ -179,6 +179,46 @@ def model_yaml(name: str, key: str) -> Path:
     return path
 
 
+class StopAction(str, Enum):
+    """What the stopping criteria do when one fires."""
+
+    record = "record"  # log each criterion's value and when it fires; the budget is spent
+    stop = "stop"  # also end the loop at the first round a criterion in `stop_on` fires
+
+
+@dataclass
+class CriterionConfig:
+    """One stopping criterion (al_research/stopping/): `_target_` names its class, `params`
+    its own keys (checked by StoppingConfig, which knows its name)."""
+
+    _target_: str = MISSING
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StoppingConfig:
+    """When to stop (conf/stopping/): the criteria measured every round, and what firing does.
+    The default has none: the loop spends the whole budget and logs nothing more."""
+
+    criteria: dict[str, CriterionConfig] = field(default_factory=dict)
+    action: StopAction = StopAction.record
+    stop_on: list[str] = field(default_factory=list)  # action=stop: these criteria; []: any
+    stop_set_size: int = 2000  # pool items drawn once per seed, predicted every round (kappa)
+
+    def __post_init__(self) -> None:
+        for name, criterion in self.criteria.items():
+            load_params(criterion._target_, criterion.params, f"stopping.criteria.{name}")
+        _require(self.stop_set_size >= 1,
+                 f"stopping.stop_set_size must be >= 1, got {self.stop_set_size}")
+        unknown = [name for name in self.stop_on if name not in self.criteria]
+        _require(not unknown, f"stopping.stop_on: {', '.join(unknown)} is not a configured "
+                 f"criterion; configured: {', '.join(self.criteria) or 'none'} (add one with "
+                 "stopping=[...])")
+        _require(self.action == StopAction.record or bool(self.criteria),
+                 "stopping.action=stop needs a criterion: e.g. stopping=all or "
+                 "stopping=val_plateau")
+
+
 @dataclass
 class TrackingConfig:
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<project root>/mlflow.db
@@ -222,6 +262,7 @@ class Config:
     stages: dict[str, StageConfig] = field(default_factory=dict)  # run in this order
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    stopping: StoppingConfig = field(default_factory=StoppingConfig)  # conf/stopping/
     rerun: bool = False  # run even if a FINISHED run with the same config exists (resume.py)
     skip_incompatible: bool = False  # a strategy the model cannot serve: skip the job, no run
 
@@ -237,6 +278,10 @@ class Config:
         _require(self.budget <= self.data.pool_size,
                  f"budget ({self.budget}) is larger than the pool (data.pool_size="
                  f"{self.data.pool_size})")
+        if self.stopping.criteria:  # what each criterion needs against what the model offers
+            from al_research.stopping.checks import check_model_offers
+
+            check_model_offers(self.stopping, self.model)
 
 
 # Top-level keys that say where and how a job runs, not what it computes: a configuration's

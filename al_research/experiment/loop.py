@@ -133,12 +133,15 @@ def run_active_learning(
     on_round: Callable[[Round], None] | None = None,
     n_classes: int | None = None,
     cache: PoolCache | None = None,
+    stopping: Callable[[Learner, LabelledPool, Round, np.ndarray], bool] | None = None,
 ) -> list[Round]:
     """Label `initial`, then rounds of `batch_size` chosen by `strategy` until `budget` labels.
 
     Each round fits, evaluates and reports (`on_round`) before it selects the next batch, so the
     last round measures the model trained on the whole budget. `cache` keeps the pool's
-    model-independent quantities (e.g. PCA features) across rounds.
+    model-independent quantities (e.g. PCA features) across rounds. `stopping` (the stopping
+    criteria, `al_research.stopping`) sees each round after its selection, with the unlabelled
+    pool's probabilities; True ends the loop there, the round's batch unlabelled.
     """
     cache = PoolCache(pool.x) if cache is None else cache
     # a strategy that reads the model's embeddings gets them from the forward pass that gives
@@ -168,6 +171,8 @@ def run_active_learning(
             result.selected = unlabelled[positions]
             result.select_seconds = time.perf_counter() - started
             result.scores, result.score_name = query.scores, query.score_name
+        if stopping is not None and stopping(model, pool, result, proba):
+            result.selected = np.empty(0, np.int64)  # a criterion fired: the batch is not bought
         rounds.append(result)
         if on_round is not None:
             on_round(result)

@@ -133,16 +133,20 @@ class KerasNetwork:
 
     def dropout_passes(self, weights, x):
         """A function of a seed giving one pass's logits with dropout on. With `head_dropout`,
-        the features are computed once, and each pass is that dropout and the last layer."""
+        the features are computed once, and each pass is that dropout and the last layer, with
+        one mask for every row ("consistent" MC dropout: a pass is one draw of the weights, as
+        joint estimates over items need: BatchBALD, EPIG). Full passes (no `head_dropout`) use
+        the layers' own dropout, one mask per row: no model here takes that path."""
         if self.head_dropout is None:
             return lambda seed: self.forward(weights, x, True, seed)[1]
         features = self.forward(weights, x, False)[0]
         kernel, bias = weights[-2], weights[-1]
         rate = self.head_dropout
 
-        def head(seed):
+        def head(seed):  # one mask per pass, shared by every row: one draw of the weights
             dropped = tf.nn.experimental.stateless_dropout(
-                features, rate=rate, seed=_keras_op_seed(_layer_seed(seed, 0)))
+                features, rate=rate, seed=_keras_op_seed(_layer_seed(seed, 0)),
+                noise_shape=tf.stack([1, tf.shape(features)[1]]))
             return tf.matmul(dropped, kernel) + bias
 
         return head

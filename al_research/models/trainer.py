@@ -356,7 +356,7 @@ class Trainer:
         self.draws += 1
         fn = self.compiled.concrete("samples")
         parts = []
-        for chunk, part in enumerate(self._chunks(self._rows(x))):
-            seed = _pair(derive_seed(self.seed, 2, draw, chunk))
+        seed = _pair(derive_seed(self.seed, 2, draw))  # every chunk: the same masks per pass
+        for part in self._chunks(self._rows(x)):
             parts.append(fn(part, self.weights, tf.constant(n_samples, tf.int32), seed).numpy())
         return np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]

@@ -36,6 +36,9 @@ def hashed_part(cfg: Any) -> dict[str, Any]:
         cfg = OmegaConf.structured(cfg)
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     assert isinstance(container, dict)
+    stopping = container.get("stopping")
+    if isinstance(stopping, dict) and not stopping.get("criteria"):
+        container.pop("stopping")  # no criterion: nothing computed (runs from before match)
     return {k: v for k, v in container.items() if k not in EXCLUDED}
 
 

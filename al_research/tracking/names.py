@@ -44,6 +44,8 @@ class Tag:
     PROTOCOL: Final = "protocol"  # extra tag from tracking.tags, e.g. "article"
     CONFIG_HASH: Final = "config_hash"  # a hash of what the run computes (sweeps.resume)
     REUSED_PREFIX: Final = "reused_in/"  # + a digest of a sweep dir: `reused_tag(sweep)`
+    STOPPING_PREFIX: Final = "stopping."  # + a criterion: labels when it fired, or NEVER
+    STOPPED_BY: Final = "stopped_by"  # the criteria that ended the loop (stopping.action=stop)
 
     # summary runs (written by the report)
     SUMMARY: Final = "summary"  # flag: a report's summary run, never an input to a report
@@ -62,6 +64,24 @@ def reused_tag(sweep: str) -> str:
 def reused_job_tag(sweep: str) -> str:
     """The tag holding the job number the reused run stands for in that sweep."""
     return f"{reused_tag(sweep)}/{Tag.JOB_NUM}"
+
+
+NEVER: Final = "never"  # a stopping criterion's tag when it did not fire
+
+
+def stopping_tag(criterion: str) -> str:
+    """The tag holding the labelled count at which a stopping criterion first fired."""
+    return Tag.STOPPING_PREFIX + criterion
+
+
+def stopping_metric(criterion: str) -> str:
+    """A stopping criterion's value per round (step: labelled count)."""
+    return Metric.STOPPING_PREFIX + criterion
+
+
+def stopping_fired_metric(criterion: str) -> str:
+    """The labelled count at which a stopping criterion first fired (logged once)."""
+    return f"{Metric.STOPPING_PREFIX}{criterion}/fired_at"
 
 
 class Metric:
@@ -102,6 +122,9 @@ class Metric:
     KMEANS_CTL_LABELS: Final = "kmeans/cluster_then_label_labels"
     KMEANS_CTL_TEST_ACCURACY: Final = "kmeans/cluster_then_label_test_accuracy"
     KMEANS_CTL_PSEUDO_ACCURACY: Final = "kmeans/cluster_then_label_pseudo_accuracy"
+
+    # stopping criteria: `stopping_metric(name)` per round, `stopping_fired_metric(name)` once
+    STOPPING_PREFIX: Final = "stopping/"
 
 
 class SummaryMetric:

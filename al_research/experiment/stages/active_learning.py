@@ -34,6 +34,7 @@ class ActiveLearning(Stage):
     def run(self, exp: Experiment) -> LoopResult:
         from al_research.experiment.loop import run_active_learning
         from al_research.experiment.round_log import RoundLog
+        from al_research.stopping.monitor import StoppingMonitor
         from al_research.strategies.base import QueryContext
         from al_research.strategies.initial import initial_selection
         from al_research.tracking.names import Metric
@@ -45,14 +46,17 @@ class ActiveLearning(Stage):
                              exp.split.n_classes, exp.cache)
         initial = initial_selection(exp.initial, start, conf.initial_size)
         rounds = RoundLog(exp.recorder, exp.folder, initial, conf.tracking.histograms, exp.title)
+        stopping = StoppingMonitor.for_experiment(exp)  # None: no criterion configured
         try:
             run_active_learning(exp.model, pool, exp.held_out, exp.strategy, initial,
                                 conf.batch_size, conf.budget,
                                 np.random.default_rng([conf.seed, 2]), rounds,
-                                exp.split.n_classes, exp.cache)
+                                exp.split.n_classes, exp.cache, stopping)
         finally:  # an interrupted run keeps what it measured
             rounds.close()
         rounds.log_summary()
+        if stopping is not None:
+            stopping.finish(conf.budget)
         exp.recorder.log_metrics({Metric.LABELS_SPENT: exp.oracle.spent,
                                   Metric.VAL_LABELS: len(exp.split.val_y)})
         return LoopResult(rounds.rounds)

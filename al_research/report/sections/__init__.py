@@ -14,6 +14,7 @@ from al_research.report.sections import (
     overview,
     per_arm,
     ranking,
+    stopping,
 )
 
 SECTIONS: tuple[Section, ...] = (
@@ -22,6 +23,7 @@ SECTIONS: tuple[Section, ...] = (
     ranking.SECTION,  # mean rank within each configuration
     curves.SECTION,  # test accuracy by labelled count
     comparison.SECTION,  # each arm against random, paired by seed
+    stopping.SECTION,  # per arm and stopping criterion: labels it would spend, accuracy given up
     article.SECTION,  # the article's table (its experiments only)
     attribution.SECTION,  # what each factor of an ablation sweep changes
 )
