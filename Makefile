@@ -7,10 +7,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install run run-one test test-fast lint bench ui clean
+.PHONY: help install run run-one test test-fast lint bench ui clean cluster-up cluster-down \
+	test-cluster
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create .venv and install the project with its test tools
 
@@ -26,11 +27,23 @@ run: install ## The article's experiment, honestly: 20 seeds in parallel, then i
 run-one: install ## One least-confident experiment (seed 0), a line per round
 	$(BIN)/python -m al_research
 
-test: install ## Run the whole test suite (real TensorFlow, MLflow and Hydra)
-	$(BIN)/python -m pytest -q
+test: install ## Run the whole test suite (real TensorFlow, MLflow and Hydra), cluster tests aside
+	$(BIN)/python -m pytest -q -m "not cluster"
 
 test-fast: install ## The suite without the slow end-to-end runs
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not cluster"
+
+CLUSTER_DIR ?= $(CURDIR)/.cluster
+CLUSTER := CLUSTER_DIR=$(CLUSTER_DIR) VENV=$(VENV) scripts/cluster.sh
+
+cluster-up: install ## A one-node SLURM and a PostgreSQL-backed mlflow server, in .cluster/ (~1 min the first time)
+	$(CLUSTER) up
+
+cluster-down: ## Stop what cluster-up started: nothing left running from .cluster/
+	$(CLUSTER) down
+
+test-cluster: cluster-up ## The cluster tests: sweeps through SLURM into PostgreSQL (tests/cluster)
+	source $(CLUSTER_DIR)/env.sh && $(BIN)/python -m pytest -q -m cluster
 
 lint: install ## ruff
 	$(BIN)/ruff check al_research tests benchmarks

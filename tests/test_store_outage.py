@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +114,7 @@ def test_a_run_left_open_is_ended_with_when_the_store_stopped(tmp_path, monkeypa
 
 
 # -- the real thing --------------------------------------------------------------------------
-def _sweep(tmp_path: Path, uri: str, state: Path, extra: list[str]):
+def _sweep(tmp_path: Path, uri: str, state: Path, extra: list[str], experiment: str):
     import subprocess
     import sys
 
@@ -122,7 +123,7 @@ def _sweep(tmp_path: Path, uri: str, state: Path, extra: list[str]):
     args = [sys.executable, "-m", "al_research", "-m", "strategy=random,least_confident",
             "seed=0,1", "budget=150", "data.pool_size=1500", "stages.kmeans.enabled=false",
             "tracking.histograms=false", f"tracking.uri={uri}",
-            f"tracking.experiment_name=outage-{tmp_path.name}", *extra]
+            f"tracking.experiment_name={experiment}", *extra]
     return subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -145,7 +146,8 @@ def check_store_lost_mid_sweep(tmp_path: Path, mlflow_server: Any,
     from mlflow import MlflowClient
 
     uri, state, extra = mlflow_server.uri, tmp_path / "state", extra or []
-    sweep = _sweep(tmp_path, uri, state, extra)
+    experiment = f"outage-{uuid.uuid4().hex[:8]}"  # a server's database may outlive the test
+    sweep = _sweep(tmp_path, uri, state, extra, experiment)
     deadline = time.monotonic() + 300
     while _done(tmp_path) < 1:  # the first job finished: the store dies under the second
         assert sweep.poll() is None, sweep.communicate()[1][-3000:]
@@ -173,12 +175,12 @@ def check_store_lost_mid_sweep(tmp_path: Path, mlflow_server: Any,
     assert "run the same command again to run only those: python -m al_research -m " in last
 
     mlflow_server.start()  # the store answers again: the same command completes the sweep
-    rerun = _sweep(tmp_path, uri, state, extra)
+    rerun = _sweep(tmp_path, uri, state, extra, experiment)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err[-3000:]
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name(f"outage-{tmp_path.name}")
-    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], max_results=100)
     assert not [r for r in runs if r.info.status == "RUNNING"]
     finished: dict[str, int] = {}
     for run in runs:

@@ -166,13 +166,14 @@ def last_line(error: BaseException | None) -> str | None:
     if not failed:
         return (f"all {total} jobs finished, but not: {', '.join(sweep.failed_steps)} "
                 f"(details in {sweep.folder / SWEEP_LOG})")
+    log_file = sweep.folder / SWEEP_LOG
+    where = f"tracebacks in {log_file}; " if log_file.is_file() else ""
     first = failed[0]
     job = describe(sweep.overrides[first["job"]], varying_keys(sweep.overrides)) \
         if first["job"] < len(sweep.overrides) else first["overrides"]
     return (f"{finished} of {total} jobs finished; job #{first['job']} ({job}) "
             f"{first.get('status', 'FAILED')}: {first.get('reason', 'no reason recorded')}"
-            f"{f' (and {len(failed) - 1} more)' if len(failed) > 1 else ''}; tracebacks in "
-            f"{sweep.folder / SWEEP_LOG}; {again}")
+            f"{f' (and {len(failed) - 1} more)' if len(failed) > 1 else ''}; {where}{again}")
 
 
 def _local_rows(sweep: _Sweep) -> list[dict[str, Any]]:
