@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -37,6 +34,7 @@ from al_research.strategies.bald import BALD, mutual_information
 from al_research.strategies.base import check_capabilities, top_k
 from al_research.strategies.batchbald import BatchBALD, batchbald
 from tests.conftest import SHORT, compose, experiment_runs
+from tests.test_errors import _cli
 from tests.test_strategies import TableLearner, picked, softmax, table_context
 from tests.test_strategies_skactiveml import Fixed, ids, labels_for
 
@@ -240,17 +238,6 @@ def test_bad_hyperparameters_are_config_errors(params, message):
                        {"candidates_per_pick": None}, "strategy").candidates_per_pick is None
 
 
-PROBE = (
-    "import sys\n"
-    "from al_research.cli import main\n"
-    "sys.argv = ['al-research', *sys.argv[1:]]\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    print('LOADED:' + ','.join(m for m in ('tensorflow', 'mlflow') if m in sys.modules))\n"
-)
-
-
 @pytest.mark.parametrize(("override", "expected"), [
     ("strategy.params.mc_samples=1", "strategy.params: batchbald: mc_samples must be >= 2 "),
     ("strategy.params.num_samples=0", "strategy.params: batchbald: num_samples must be >= 1 "),
@@ -258,11 +245,8 @@ PROBE = (
 ])
 def test_the_command_line_says_a_bad_hyperparameter_in_one_line_before_tensorflow(
         tmp_path, override, expected):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-    result = subprocess.run([sys.executable, "-c", PROBE, "strategy=batchbald", override,
-                             f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=120)
+    result, _ = _cli(["strategy=batchbald", override,
+                      f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("al-research: error: "), result.stderr

@@ -7,9 +7,6 @@ its refusals. scikit-activeml has no EPIG to compare with.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,6 +17,7 @@ from al_research.strategies.bald import BALD
 from al_research.strategies.base import check_capabilities
 from al_research.strategies.epig import EPIG, epig, target_positions
 from tests.conftest import SHORT, compose, experiment_runs
+from tests.test_errors import _cli
 from tests.test_strategies import TableLearner, picked, softmax, table_context
 
 
@@ -157,28 +155,14 @@ def test_bad_hyperparameters_are_config_errors(params, message):
         load_params("al_research.strategies.epig.EPIG", params, "strategy")
 
 
-PROBE = (
-    "import sys\n"
-    "from al_research.cli import main\n"
-    "sys.argv = ['al-research', *sys.argv[1:]]\n"
-    "try:\n"
-    "    main()\n"
-    "finally:\n"
-    "    print('LOADED:' + ','.join(m for m in ('tensorflow', 'mlflow') if m in sys.modules))\n"
-)
-
-
 @pytest.mark.parametrize(("override", "expected"), [
     ("strategy.params.mc_samples=1", "strategy.params: epig: mc_samples must be >= 2 "),
     ("strategy.params.n_targets=0", "strategy.params: epig: n_targets must be >= 1 "),
 ])
 def test_the_command_line_says_a_bad_hyperparameter_in_one_line_before_tensorflow(
         tmp_path, override, expected):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "HYDRA_FULL_ERROR")}
-    result = subprocess.run([sys.executable, "-c", PROBE, "strategy=epig", override,
-                             f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=120)
+    result, _ = _cli(["strategy=epig", override,
+                      f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("al-research: error: "), result.stderr
