@@ -278,10 +278,10 @@ class Config:
         _require(self.budget <= self.data.pool_size,
                  f"budget ({self.budget}) is larger than the pool (data.pool_size="
                  f"{self.data.pool_size})")
-        if self.stopping.criteria:  # what each criterion needs against what the model offers
-            from al_research.stopping.checks import check_model_offers
+        # what the strategy and each stopping criterion need against what the model offers
+        from al_research.models.offers import check_model_serves
 
-            check_model_offers(self.stopping, self.model)
+        check_model_serves(self)
 
 
 # Top-level keys that say where and how a job runs, not what it computes: a configuration's

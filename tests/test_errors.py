@@ -48,6 +48,9 @@ def _cli(args: list[str], cwd, env_extra: dict[str, str] | None = None):
     (["seed=[1"], "seed=[1: cannot parse"),
     (["-m", "seed=0,1", "budget=30,501", "data.pool_size=500"],
      "job #1 (seed=0 budget=501 data.pool_size=500 "),
+    (["strategy=bald"], "strategy 'bald' needs mc_samples, and model 'softmax' offers "),
+    (["strategy=power", "strategy.params.score=bald"], "strategy 'power' needs mc_samples"),
+    (["-m", "strategy=random,bald"], "job #1 (strategy=bald "),  # before any job runs
 ])
 def test_a_config_error_is_one_line_exit_2_before_any_heavy_import(tmp_path, args, expected):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

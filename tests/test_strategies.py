@@ -536,7 +536,7 @@ def test_out_of_range_hyperparameters_are_refused_by_the_config(name, override, 
 @pytest.mark.parametrize("name", ["margin", "entropy", "bald", "coreset", "badge", "typiclust",
                                   "probcover"])
 def test_every_strategy_config_builds_its_class_with_its_defaults(name):
-    conf = validate(compose([f"strategy={name}"]))
+    conf = validate(compose([f"strategy={name}", "model=mlp"]))
     params = load_params(conf.strategy._target_, conf.strategy.params, "strategy")
     module, _, cls = conf.strategy._target_.rpartition(".")
     import importlib

@@ -264,10 +264,11 @@ def test_batchbald_needs_mc_dropout_and_says_which_models_have_it():
                            "strategy 'batchbald'", "model 'softmax'")
 
 
-def test_batchbald_on_softmax_fails_before_any_run(store_uri):
+def test_batchbald_on_softmax_fails_with_the_config_before_any_run(store_uri):
+    from al_research.config import ConfigError
     from al_research.experiment.runner import run
 
-    with pytest.raises(CapabilityError, match="strategy 'batchbald' needs mc_samples, and "
+    with pytest.raises(ConfigError, match="strategy 'batchbald' needs mc_samples, and "
                                               "model 'softmax' offers .*model=mlp or model=cnn"):
         run(compose([*SHORT, f"tracking.uri={store_uri}", "strategy=batchbald"]))
     _, runs = experiment_runs(store_uri)

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from al_research.experiment.runner import run
-from al_research.models.base import CapabilityError
 from tests.conftest import SHORT, compose, experiment_runs
 
 STRATEGIES = [("margin", "softmax"), ("entropy", "softmax"), ("coreset", "softmax"),
@@ -64,13 +63,6 @@ def test_cold_start_initial_selection(store_uri, initial):
     _, runs = experiment_runs(store_uri)
     other = [x for x in runs if x.info.run_id != r.info.run_id][0]
     assert sorted(first) != sorted(_selected(client, other.info.run_id)["initial"])
-
-
-def test_bald_on_softmax_fails_before_any_run(store_uri, client_for):
-    with pytest.raises(CapabilityError, match="model=mlp or model=cnn"):
-        run(compose([*SHORT, f"tracking.uri={store_uri}", "strategy=bald"]))
-    _, runs = experiment_runs(store_uri)
-    assert runs == []
 
 
 def test_unknown_strategy_lists_the_new_ones():

@@ -179,10 +179,11 @@ def test_epig_needs_mc_dropout_and_says_which_models_have_it():
                            "strategy 'epig'", "model 'softmax'")
 
 
-def test_epig_on_softmax_fails_before_any_run(store_uri):
+def test_epig_on_softmax_fails_with_the_config_before_any_run(store_uri):
+    from al_research.config import ConfigError
     from al_research.experiment.runner import run
 
-    with pytest.raises(CapabilityError, match="strategy 'epig' needs mc_samples, and "
+    with pytest.raises(ConfigError, match="strategy 'epig' needs mc_samples, and "
                                               "model 'softmax' offers .*model=mlp or model=cnn"):
         run(compose([*SHORT, f"tracking.uri={store_uri}", "strategy=epig"]))
     _, runs = experiment_runs(store_uri)

@@ -192,7 +192,7 @@ def test_qbc_kl_is_bald_with_an_mc_dropout_committee():
 
 @pytest.mark.parametrize("name", ["qbc_vote_entropy", "qbc_kl"])
 def test_the_yamls_spell_out_the_defaults_and_refuse_one_member(name):
-    conf = validate(compose([f"strategy={name}"]))
+    conf = validate(compose([f"strategy={name}", "model=mlp"]))
     cls = {"qbc_vote_entropy": QBCVoteEntropy, "qbc_kl": QBCKL}[name]
     assert load_params(conf.strategy._target_, conf.strategy.params, "strategy") == cls.Params()
     with pytest.raises(ConfigError, match=f"{name}: mc_samples \\(the committee size\\) must "

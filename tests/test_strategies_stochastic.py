@@ -260,7 +260,7 @@ def test_the_yamls_spell_out_the_defaults(name):
 def test_bad_parameters_are_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         validate(compose(["strategy=power", override]))
-    conf = validate(compose(["strategy=power", "strategy.params.score=bald",
+    conf = validate(compose(["strategy=power", "strategy.params.score=bald", "model=mlp",
                              "strategy.params.score_params={mc_samples:10}"]))
     assert conf.strategy.params["score_params"] == {"mc_samples": 10}
 

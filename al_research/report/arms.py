@@ -136,13 +136,18 @@ def implied_by_choice(keys: Sequence[str], configs: Sequence[Mapping[str, str]])
     return implied
 
 
-def arm_name(strategy: str, deviations: Mapping[str, str]) -> str:
-    """`strategy · key=value ...`; a group's choice reads as on the command line: `model=mlp`."""
+def deviation_texts(deviations: Mapping[str, str]) -> list[str]:
+    """`key=value` each; a group's choice reads as on the command line: `model=mlp`."""
     def short(key: str) -> str:
         group = key[: -len(".name")] if key.endswith(".name") else ""
         return group if group in CHOICE_GROUPS else key
 
-    return SEPARATOR.join([strategy, *(f"{short(k)}={v}" for k, v in deviations.items())])
+    return [f"{short(k)}={v}" for k, v in deviations.items()]
+
+
+def arm_name(strategy: str, deviations: Mapping[str, str]) -> str:
+    """`strategy · key=value ...` (see `deviation_texts`)."""
+    return SEPARATOR.join([strategy, *deviation_texts(deviations)])
 
 
 def deviations(record: RunRecord, factors: Factors) -> dict[str, str]:

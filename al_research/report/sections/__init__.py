@@ -15,6 +15,7 @@ from al_research.report.sections import (
     per_arm,
     ranking,
     stopping,
+    trend,
 )
 
 SECTIONS: tuple[Section, ...] = (
@@ -23,6 +24,7 @@ SECTIONS: tuple[Section, ...] = (
     ranking.SECTION,  # mean rank within each configuration
     curves.SECTION,  # test accuracy by labelled count
     comparison.SECTION,  # each arm against random, paired by seed
+    trend.SECTION,  # along a numeric factor (batch_size): each strategy's gain over random
     stopping.SECTION,  # per arm and stopping criterion: labels it would spend, accuracy given up
     article.SECTION,  # the article's table (its experiments only)
     attribution.SECTION,  # what each factor of an ablation sweep changes
