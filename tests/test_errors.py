@@ -54,13 +54,12 @@ def _cli(args: list[str], cwd, env_extra: dict[str, str] | None = None):
 ])
 def test_a_config_error_is_one_line_exit_2_before_any_heavy_import(tmp_path, args, expected):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result, elapsed = _cli([*args, f"tracking.uri={uri}"], tmp_path)
+    result, _ = _cli([*args, f"tracking.uri={uri}"], tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("al-research: error: ") and expected in lines[0], lines[0]
     assert "LOADED:\n" in result.stdout, "neither TensorFlow nor MLflow may load"
-    assert elapsed < 2.5, elapsed  # the interpreter's own start included
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be created"
 
 

@@ -112,3 +112,24 @@ def test_a_model_params_typo_lists_the_valid_keys():
 def test_an_unimportable_model_target_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot be imported"):
         validate(compose(["model._target_=al_research.models.nowhere.Model"]))
+
+
+@pytest.mark.parametrize("name", ["softmax", "mlp"])
+def test_spawn_is_a_fresh_model_of_the_same_configuration(name, split):
+    model = _build(name, split)
+    assert Capability.RETRAIN in model.capabilities
+    model.fit(split.pool_x[:60], split.pool_y[:60])
+    child = model.spawn(7)
+    assert type(child) is type(model) and child.params == model.params
+    assert child.training == model.training and child.monitor is model.monitor
+    assert child.adam_step == 0  # untrained
+    assert not all(np.array_equal(a, b) for a, b in zip(child.weights, model.weights,
+                                                         strict=True))
+    twin = model.spawn(7)  # the same seed: the same initial weights, the same fit
+    for a, b in zip(child.weights, twin.weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    child.fit(split.pool_x[:40], split.pool_y[:40])
+    twin.fit(split.pool_x[:40], split.pool_y[:40])
+    np.testing.assert_array_equal(child.predict_proba(split.test_x), twin.predict_proba(
+        split.test_x))
+    assert model.tracing_counts() == child.tracing_counts()  # shared compiled functions

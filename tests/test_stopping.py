@@ -319,7 +319,7 @@ def test_a_criterion_the_model_cannot_serve_is_refused_before_tensorflow(tmp_pat
     assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
     assert lines[0] == ("al-research: error: stopping criterion 'disagreement' needs "
                         "mc_samples, and model 'softmax' offers embeddings, grad_embeddings, "
-                        "proba; use a model with dropout (model=mlp or model=cnn with "
+                        "proba, retrain; use a model with dropout (model=mlp or model=cnn with "
                         "model.params.dropout > 0)"), lines[0]
     assert "LOADED:\n" in result.stdout
     assert sorted(p.name for p in work.iterdir()) == []

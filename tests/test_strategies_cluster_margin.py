@@ -334,13 +334,12 @@ def test_bad_hyperparameters_are_config_errors(params, message):
 ])
 def test_the_command_line_says_a_bad_hyperparameter_in_one_line_before_tensorflow(
         tmp_path, override, expected):
-    result, elapsed = _cli(["strategy=cluster_margin", override,
+    result, _ = _cli(["strategy=cluster_margin", override,
                             f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert lines == [f"al-research: error: {expected}"], lines
     assert "LOADED:\n" in result.stdout, "neither TensorFlow nor MLflow may load"
-    assert elapsed < 2.5, elapsed
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be created"
 
 

@@ -127,3 +127,21 @@ def test_a_sweep_skips_bald_on_softmax_without_a_run(store_uri, caplog):
     assert result is None or np.isnan(result)
     _, runs = experiment_runs(store_uri)
     assert runs == [] and "skip" in caplog.text.lower() and "bald" in caplog.text
+
+
+def test_the_batch_size_sweep_covers_the_batch_aware_and_stochastic_strategies():
+    from omegaconf import OmegaConf
+
+    from al_research.config import validate
+    from tests.conftest import CONF_DIR
+
+    sweep = OmegaConf.load(CONF_DIR / "experiment" / "batch_sizes.yaml").hydra.sweeper.params
+    assert [int(b) for b in str(sweep.batch_size).split(",")] == [10, 50, 200]
+    assert sweep.seed == "range(0,10)"
+    assert {"random", "least_confident", "bald", "badge", "batchbald", "epig", "power",
+            "softmax_sampling", "softrank", "qbc_vote_entropy", "qbc_kl",
+            "cluster_margin"} <= set(sweep.strategy.split(","))
+    for strategy in sweep.strategy.split(","):  # every job's config is valid on the MLP
+        conf = validate(compose(["experiment=batch_sizes", f"strategy={strategy}",
+                                 "batch_size=200"]))
+        assert (conf.model.name, conf.budget, conf.batch_size) == ("mlp", 1000, 200)

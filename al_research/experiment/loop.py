@@ -157,7 +157,8 @@ def run_active_learning(
         unlabelled = pool.unlabelled
         if remaining > 0 and len(unlabelled):
             started = time.perf_counter()
-            ctx = QueryContext(pool.x, pool.indices, unlabelled, rng, model, n_classes, cache)
+            ctx = QueryContext(pool.x, pool.indices, unlabelled, rng, model, n_classes, cache,
+                               pool.labels)
             ctx.provide("proba", proba)  # computed for the round's measurements already
             if embeddings is not None:
                 ctx.provide("embed", embeddings)

@@ -36,6 +36,7 @@ class Capability(str, Enum):
     MC_SAMPLES = "mc_samples"  # predict_proba_samples: stochastic (MC-dropout) passes
     EMBEDDINGS = "embeddings"  # embed: the last layer's input
     GRAD_EMBEDDINGS = "grad_embeddings"  # the last layer's gradient: from proba and embed
+    RETRAIN = "retrain"  # spawn(seed): a fresh, untrained learner of the same configuration
 
 
 def declare(*offers: Capability) -> frozenset[Capability]:

@@ -30,7 +30,7 @@ def model_offers(model: ModelConfig) -> frozenset[Capability] | None:
         return None
     probe = cls.__new__(cls)  # no weights, no TensorFlow: `_offers` reads the params only
     probe.params = load_params(model._target_, model.params, "model")
-    return declare(Capability.PROBA, Capability.EMBEDDINGS, *probe._offers())
+    return declare(*cls.BASE_OFFERS, *probe._offers())
 
 
 def part_needs(conf: Config) -> Iterable[tuple[str, frozenset[Capability]]]:

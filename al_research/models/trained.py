@@ -30,6 +30,9 @@ class TrainedModel:
     Params: ClassVar[type]
     name: ClassVar[str]
     embeds_input: ClassVar[bool] = False  # True when embed(x) is x: strategies use the pool
+    # what every trained model offers; a class adds to it in `_offers`
+    BASE_OFFERS: ClassVar[tuple[Capability, ...]] = (
+        Capability.PROBA, Capability.EMBEDDINGS, Capability.RETRAIN)
 
     def __init__(
         self,
@@ -49,8 +52,8 @@ class TrainedModel:
         self.params = self.Params() if params is None else params
         self.training = training
         self.seed = int(seed)
-        self.capabilities: frozenset[Capability] = declare(
-            Capability.PROBA, Capability.EMBEDDINGS, *self._offers())
+        self.monitor = monitor
+        self.capabilities: frozenset[Capability] = declare(*self.BASE_OFFERS, *self._offers())
 
         from al_research.models import trainer
 
@@ -113,6 +116,13 @@ class TrainedModel:
             raise CapabilityError(f"model={self.name} has no dropout: it gives no MC-dropout "
                                   "samples")
         return self._trainer.predict_proba_samples(x, n_samples)
+
+    def spawn(self, seed: int) -> TrainedModel:
+        """A fresh, untrained model of the same class, params, training and early-stopping
+        set, seeded with `seed` (Capability.RETRAIN: a bootstrap committee's member). Its
+        compiled functions are this one's (built once per process): no retracing."""
+        return type(self)(self.input_shape, self.n_classes, self.monitor, self.training,
+                          self.params, seed)
 
     # -- introspection (tests, benchmarks) --------------------------------------------------
     @property

@@ -51,6 +51,7 @@ class QueryContext:
     initial set is chosen (no model trained yet): then only the pool's own features are
     available. `cache` is the experiment's `PoolCache`, kept across rounds for model-independent
     quantities (raw or PCA features of the pool), so they are computed once per experiment.
+    `labels` are the labels of `labelled`, in its order (None before any is bought).
     """
 
     def __init__(
@@ -62,8 +63,10 @@ class QueryContext:
         model: Learner | None = None,
         n_classes: int | None = None,
         cache: PoolCache | None = None,
+        labels: np.ndarray | None = None,
     ) -> None:
         self.pool_x = pool_x
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.labelled = np.asarray(labelled, dtype=np.int64)
         self.unlabelled = np.asarray(unlabelled, dtype=np.int64)
         self.rng = rng
@@ -111,16 +114,48 @@ class QueryContext:
         return self._cached(("mc", n_samples, which), lambda: np.asarray(
             model.predict_proba_samples(self._rows(which), n_samples)))
 
+    def bootstrap_committee(self, members: int) -> np.ndarray:
+        """The probabilities on the unlabelled items (members, n, n_classes) of `members`
+        models trained from scratch (`spawn`, Capability.RETRAIN) on bootstrap resamples of
+        the labelled set (Abe & Mamitsuka 1998): n draws with replacement of the n labelled
+        items, each member's draw and seed from `rng`. Once per round and size."""
+        model = self._need_model("a bootstrap committee")
+        if self.labels is None or len(self.labels) != len(self.labelled):
+            raise CapabilityError("a bootstrap committee needs the labels of the labelled set")
+
+        def train() -> np.ndarray:
+            x, y = self._rows("labelled"), self.labels
+            unlabelled = self._rows("unlabelled")
+            out = []
+            for _ in range(members):
+                rows = np.sort(self.rng.integers(0, len(y), size=len(y)))
+                member = model.spawn(int(self.rng.integers(2**31 - 1)))
+                member.fit(_take(x, rows), y[rows])
+                out.append(np.asarray(member.predict_proba(unlabelled)))
+            return np.stack(out)
+
+        return self._cached(("bootstrap", members), train)
+
     def pool_array(self) -> np.ndarray:
         """The whole pool's raw features as a NumPy array (converted once per experiment)."""
         return self.cache.array()
 
+
+
+def _take(x: Any, rows: np.ndarray) -> Any:
+    """Rows of a NumPy array or a TF tensor (the loop's pool is a tensor)."""
+    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
+        from al_research.runtime import tf
+
+        return tf.gather(x, rows)
+    return np.asarray(x)[rows]
 
 # what to do when a model lacks a capability a strategy needs
 _HINTS = {
     Capability.MC_SAMPLES: "use a model with dropout (model=mlp or model=cnn with "
                            "model.params.dropout > 0)",
     Capability.EMBEDDINGS: "use features=raw or features=pca",
+    Capability.RETRAIN: "use a model of conf/model/ (they can train fresh copies)",
 }
 
 

@@ -1,7 +1,11 @@
-"""Query-by-committee (Seung, Opper & Sompolinsky 1992) with an MC-dropout committee.
+"""Query-by-committee (Seung, Opper & Sompolinsky 1992): an MC-dropout or a bootstrap committee.
 
-The committee is `mc_samples` stochastic forward passes with dropout on
-(`Learner.predict_proba_samples`, as BALD's): each pass is a member. Two disagreement measures,
+`committee: mc_dropout` (the default): `mc_samples` stochastic forward passes with dropout on
+(`Learner.predict_proba_samples`, as BALD's), each pass a member; needs a model with dropout.
+`committee: bootstrap` (Abe & Mamitsuka 1998, "query by bagging"): `members` models of the run's
+own configuration trained from scratch each round, each on a bootstrap resample of the labelled
+set (`QueryContext.bootstrap_committee`); any model of conf/model/ can, softmax regression
+included, at `members` extra fits per round. Two disagreement measures,
 one strategy (and one yaml) each, as scikit-activeml's `QueryByCommittee` computes them:
 
 - vote entropy (Dagan & Engelson 1995): each member votes for its most probable class (ties:
@@ -10,21 +14,18 @@ one strategy (and one yaml) each, as scikit-activeml's `QueryByCommittee` comput
 - KL divergence to the consensus (McCallum & Nigam 1998): the mean over members of
   KL(p_t || p̄), p̄ the members' mean distribution. Since
   mean_t KL(p_t || p̄) = H[p̄] - mean_t H[p_t], with an MC-dropout committee this is BALD's
-  mutual information, number for number (a committee of independently trained models would
-  make it differ; see the note below).
+  mutual information, number for number (a bootstrap committee's members are independently
+  trained models: then it is not).
 
 Ties go to the lower position (vote entropy takes few distinct values: ties are common), where
 scikit-activeml draws among the tied. scikit-activeml clips probabilities at 1e-7 before the
 logarithm of the KL; we use 0 log 0 = 0 (the same values away from 0).
-
-A committee trained on bootstrap resamples of the labelled set (Abe & Mamitsuka 1998) would
-need the strategy to train models, which the `Learner` protocol does not offer strategies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -59,34 +60,51 @@ def kl_to_consensus(samples: np.ndarray) -> np.ndarray:
     return mutual_information(_check(samples))
 
 
+COMMITTEES = ("mc_dropout", "bootstrap")
+
+
 class _QueryByCommittee(ScoringStrategy):
-    """The `n` items on which the committee of MC-dropout passes disagrees most (module doc)."""
+    """The `n` items on which the committee disagrees most (module doc)."""
 
     @dataclass
     class Params:
         """Query-by-committee's hyperparameters.
 
-        mc_samples: the committee size: stochastic forward passes T per round, each pass a
-            member (>= 2: one member cannot disagree). The same key as BALD's (20 by default).
+        committee: mc_dropout (MC-dropout passes of the run's model) | bootstrap (models
+            trained from scratch on bootstrap resamples of the labelled set).
+        mc_samples: the MC-dropout committee's size: stochastic forward passes T per round,
+            each pass a member (>= 2: one member cannot disagree). The same key as BALD's.
+        members: the bootstrap committee's size (>= 2): models trained per round.
         """
 
+        committee: str = "mc_dropout"
         mc_samples: int = 20
+        members: int = 5
 
         who: ClassVar[str] = "qbc"
 
         def __post_init__(self) -> None:
-            if self.mc_samples < 2:
-                raise ValueError(
-                    f"{self.who}: mc_samples (the committee size) must be >= 2: one member "
-                    f"cannot disagree, got {self.mc_samples}")
+            if self.committee not in COMMITTEES:
+                raise ValueError(f"{self.who}: committee must be one of "
+                                 f"{', '.join(COMMITTEES)}; got {self.committee!r}")
+            for key in ("mc_samples", "members"):
+                if getattr(self, key) < 2:
+                    raise ValueError(
+                        f"{self.who}: {key} (the committee size) must be >= 2: one member "
+                        f"cannot disagree, got {getattr(self, key)}")
 
-    needs = frozenset({Capability.MC_SAMPLES})
+    def __init__(self, params: Any = None) -> None:
+        super().__init__(params)
+        self.needs = frozenset({Capability.MC_SAMPLES if self.params.committee == "mc_dropout"
+                                else Capability.RETRAIN})
 
     @staticmethod
     def disagreement(samples: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def scores(self, ctx: QueryContext) -> np.ndarray:
+        if self.params.committee == "bootstrap":
+            return self.disagreement(ctx.bootstrap_committee(self.params.members))
         return self.disagreement(ctx.mc_samples(self.params.mc_samples))
 
 
