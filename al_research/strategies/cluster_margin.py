@@ -319,8 +319,7 @@ class ClusterMargin(Strategy):
 
 
 def clusterings(cache: PoolCache) -> dict:
-    """Where an experiment's clusterings are kept, by (feature space, params): the `PoolCache`'s
-    table of structures by (space, params), ProbCover's graphs' (the keys cannot meet: ours
-    start with "cluster_margin"). Each value: (cluster of every pool item, the model whose
-    embeddings were clustered, or None for model-independent features)."""
-    return cache.graphs
+    """Where an experiment's clusterings are kept, by (feature space, params): `PoolCache.hac`.
+    Each value: (cluster of every pool item, the model whose embeddings were clustered, or
+    None for model-independent features)."""
+    return cache.hac

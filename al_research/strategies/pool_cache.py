@@ -1,7 +1,8 @@
 """What one pool's model-independent quantities cost once: kept for a whole experiment.
 
 The raw features as a NumPy array, PCA projections, squared norms, ProbCover's δ-ball graphs,
-core-set's distances to the labelled set and k-means of the pool do not depend on the model. The
+core-set's distances to the labelled set, k-means of the pool and Cluster-Margin's clusters of
+a model-independent space do not depend on the model. The
 experiment creates one `PoolCache` and hands it to the initial selection and to every round's
 `QueryContext`, so each is computed once; each kind has its own typed field, keyed by the
 feature space it belongs to (`FeatureKey`).
@@ -34,6 +35,9 @@ class PoolCache:
     distances: dict[FeatureKey, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # k-means of the raw features, by (k, seed, n_init): the kmeans stage's and initial=kmeans's
     clusterings: dict[tuple[int, int, int], Clustering] = field(default_factory=dict)
+    # Cluster-Margin: each pool item's HAC cluster by (space, params), with the model whose
+    # embeddings were clustered (None: a model-independent space)
+    hac: dict[tuple[FeatureKey, tuple], tuple[np.ndarray, Any]] = field(default_factory=dict)
     _array: np.ndarray | None = field(default=None, repr=False)
 
     def array(self) -> np.ndarray:
