@@ -27,19 +27,22 @@ register_resolvers()  # ${al_research.unique_dir:...} in hydra.sweep.dir
 def run_job(cfg: DictConfig) -> float:
     """One job: checks, resume, then the experiment (which loads TensorFlow)."""
     from al_research.errors import check_job_config
+    from al_research.process.timings import phase
     from al_research.sweeps.resume import skip_if_finished
     from al_research.tracking.store import prepare_store, resolve_tracking_uri
 
-    check_job_config(cfg)  # a sweep checked every job before launching; cheap to repeat
-    uri = resolve_tracking_uri(cfg.tracking.uri)
-    prepare_store(uri, cfg.tracking.experiment_name)
-    sweep, job_num = _sweep_position()
-    if sweep is not None:  # a sweep run again runs only what has no FINISHED run yet
-        skipped = skip_if_finished(cfg, uri, cfg.tracking.experiment_name, sweep, job_num)
-        if skipped is not None:
-            return skipped.final_test_accuracy
+    with phase("job_setup"):
+        check_job_config(cfg)  # a sweep checked every job before launching; cheap to repeat
+        uri = resolve_tracking_uri(cfg.tracking.uri)
+        prepare_store(uri, cfg.tracking.experiment_name)
+        sweep, job_num = _sweep_position()
+        if sweep is not None:  # a sweep run again runs only what has no FINISHED run yet
+            skipped = skip_if_finished(cfg, uri, cfg.tracking.experiment_name, sweep, job_num)
+            if skipped is not None:
+                return skipped.final_test_accuracy
 
-    from al_research.experiment.runner import run  # TensorFlow loads only once a job really runs
+    with phase("import"):  # TensorFlow loads only once a job really runs
+        from al_research.experiment.runner import run
 
     return run(cfg)
 

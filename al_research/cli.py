@@ -33,7 +33,11 @@ def run_hydra() -> None:
     """Hydra's command line, with errors said plainly (module doc)."""
     full = _full_error_wanted()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises; what to print is decided here
-    from al_research.app import main as hydra_main
+    from al_research.process.timings import ended, phase, process_phases
+
+    process_phases()  # benchmarks/breakdown.py's figures, when asked for
+    with phase("cli_import"):  # Hydra, the harness's config (not TensorFlow)
+        from al_research.app import main as hydra_main
     from al_research.errors import (
         CONFIG_EXIT,
         STORE_EXIT,
@@ -45,8 +49,9 @@ def run_hydra() -> None:
     from al_research.sweeps import ending
 
     try:
-        with stop_on_signals():
+        with stop_on_signals(), phase("hydra"):
             hydra_main()
+        ended()
     except Abort as stop:
         _fail(stop.message, stop.code, stop.__cause__ or stop, full)
     except KeyboardInterrupt as stop:

@@ -14,6 +14,7 @@ import numpy as np
 
 from al_research.experiment.oracle import Oracle
 from al_research.models.base import Capability, Learner
+from al_research.process.timings import phase
 from al_research.runtime import tf
 from al_research.strategies.base import QueryContext, Strategy
 from al_research.strategies.pool_cache import PoolCache
@@ -97,20 +98,24 @@ def fit_and_measure(
     and a model that gives both from one forward pass (`predict_proba_and_embed`), their
     embeddings (else None: a strategy asks the model for them)."""
     x, y = pool.training_set()
-    info = model.fit(x, y)
-    unlabelled = pool.unlabelled
-    embeddings = None
-    if not len(unlabelled):
-        proba = np.empty((0, 0), np.float32)
-    elif embed:
-        proba, embeddings = model.predict_proba_and_embed(tf.gather(pool.x, unlabelled))
-    else:
-        proba = model.predict_proba(tf.gather(pool.x, unlabelled))
+    with phase("fit"):
+        info = model.fit(x, y)
+    with phase("predict"):
+        unlabelled = pool.unlabelled
+        embeddings = None
+        if not len(unlabelled):
+            proba = np.empty((0, 0), np.float32)
+        elif embed:
+            proba, embeddings = model.predict_proba_and_embed(tf.gather(pool.x, unlabelled))
+        else:
+            proba = model.predict_proba(tf.gather(pool.x, unlabelled))
+        test_accuracy = model.score(held_out.test_x, held_out.test_y)
+        val_accuracy = model.score(held_out.val_x, held_out.val_y)
     confidence = proba.max(axis=1) if len(proba) else np.empty(0, np.float32)
     result = Round(
         n_labelled=len(pool.indices),
-        test_accuracy=model.score(held_out.test_x, held_out.test_y),
-        val_accuracy=model.score(held_out.val_x, held_out.val_y),
+        test_accuracy=test_accuracy,
+        val_accuracy=val_accuracy,
         epochs=info.epochs,
         best_epoch=info.best_epoch,
         fit_seconds=info.seconds,
@@ -162,7 +167,8 @@ def run_active_learning(
             ctx.provide("proba", proba)  # computed for the round's measurements already
             if embeddings is not None:
                 ctx.provide("embed", embeddings)
-            query = strategy.query(ctx, min(batch_size, remaining))
+            with phase("select"):
+                query = strategy.query(ctx, min(batch_size, remaining))
             positions = np.asarray(query.positions, dtype=np.int64)
             if len(np.unique(positions)) != len(positions) or len(positions) > min(
                     batch_size, remaining):
@@ -172,11 +178,15 @@ def run_active_learning(
             result.selected = unlabelled[positions]
             result.select_seconds = time.perf_counter() - started
             result.scores, result.score_name = query.scores, query.score_name
-        if stopping is not None and stopping(model, pool, result, proba):
-            result.selected = np.empty(0, np.int64)  # a criterion fired: the batch is not bought
+        if stopping is not None:
+            with phase("stopping"):
+                fired = stopping(model, pool, result, proba)
+            if fired:
+                result.selected = np.empty(0, np.int64)  # a criterion fired: no batch bought
         rounds.append(result)
         if on_round is not None:
-            on_round(result)
+            with phase("round_log"):
+                on_round(result)
         if not len(result.selected):
             return rounds
         pool.add(result.selected)

@@ -74,10 +74,19 @@ class PrepareMlflowStore(Callback):
     """Before any folder, run or TensorFlow import: configs valid, store reachable."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _check(config)
-        _check_store(config)
+        from al_research.process.timings import phase
+
+        with phase("run_start"):  # one run: its config checked, the store reached (made)
+            _check(config)
+            _check_store(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from al_research.process.timings import phase
+
+        with phase("sweep_start"):
+            self._start(config)
+
+    def _start(self, config: DictConfig) -> None:
         from al_research.sweeps.folders import describe
 
         try:

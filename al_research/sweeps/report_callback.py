@@ -67,17 +67,19 @@ class ReportOnMultirunEnd(Callback):
                         sweep, uri, retry=retry)
 
     def _report(self, sweep: str, uri: str, experiment: str) -> None:
+        from al_research.process.timings import phase
         from al_research.report import DEFAULT_TARGET, generate_report, main_tables
         from al_research.tracking import Store, ui_command
 
-        report = generate_report(
-            uri=uri,
-            experiment=experiment,
-            sweep=sweep,
-            out_dir=Path(sweep) / "report",
-            target=self.target if self.target is not None else DEFAULT_TARGET,
-            log_run=self.log_run,
-        )
+        with phase("report"):
+            report = generate_report(
+                uri=uri,
+                experiment=experiment,
+                sweep=sweep,
+                out_dir=Path(sweep) / "report",
+                target=self.target if self.target is not None else DEFAULT_TARGET,
+                log_run=self.log_run,
+            )
         log.info("Report for sweep %s: %s", sweep, report.out_dir / "summary.md")
         if report.summary_run_id:
             log.info("Summary run %s in experiment %r", report.summary_run_id, experiment)

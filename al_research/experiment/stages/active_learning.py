@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from al_research.experiment.stages import Stage
+from al_research.process.timings import phase
 
 if TYPE_CHECKING:  # the loop imports TensorFlow, the round log MLflow: loaded when it runs
     from al_research.experiment.loop import Round
@@ -44,7 +45,8 @@ class ActiveLearning(Stage):
         start = QueryContext(pool.x, np.empty(0, np.int64), everything,
                              np.random.default_rng([conf.seed, 1]), None,
                              exp.split.n_classes, exp.cache)
-        initial = initial_selection(exp.initial, start, conf.initial_size)
+        with phase("initial"):
+            initial = initial_selection(exp.initial, start, conf.initial_size)
         rounds = RoundLog(exp.recorder, exp.folder, initial, conf.tracking.histograms, exp.title)
         stopping = StoppingMonitor.for_experiment(exp)  # None: no criterion configured
         try:
@@ -53,8 +55,10 @@ class ActiveLearning(Stage):
                                 np.random.default_rng([conf.seed, 2]), rounds,
                                 exp.split.n_classes, exp.cache, stopping)
         finally:  # an interrupted run keeps what it measured
-            rounds.close()
-        rounds.log_summary()
+            with phase("plots"):
+                rounds.close()
+        with phase("plots"):
+            rounds.log_summary()
         if stopping is not None:
             stopping.finish(conf.budget)
         exp.recorder.log_metrics({Metric.LABELS_SPENT: exp.oracle.spent,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from al_research.experiment.stages import Stage
+from al_research.process.timings import phase
 from al_research.strategies.clustering import Clustering
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class KMeansStage(Stage):
         split, recorder, k = exp.split, exp.recorder, self.params.k
         key = (k, exp.cache.seed, self.params.n_init)
         if key not in exp.cache.clusterings:
-            exp.cache.clusterings[key] = cluster_pool(split.pool_x, *key)
+            with phase("kmeans"):
+                exp.cache.clusterings[key] = cluster_pool(split.pool_x, *key)
         clusters = exp.cache.clusterings[key]
         # measurement only: purity, majorities and pseudo-label accuracy use the hidden labels
         truth = Oracle(split.pool_y).audit(np.arange(len(split.pool_y)))
@@ -66,7 +68,8 @@ class KMeansStage(Stage):
         labels = cluster_then_label(clusters.assignments,
                                     baseline_oracle.label_manually(clusters.anchors))
         model = build_model(exp.conf, split)
-        model.fit(split.pool_x, labels)
+        with phase("fit"):
+            model.fit(split.pool_x, labels)
         metrics = {
             Metric.KMEANS_PURITY: quality.purity,
             Metric.KMEANS_DISTINCT_DIGITS: quality.distinct_digits,
