@@ -128,50 +128,62 @@ def jobs(recs: list[Rec]) -> list[dict[str, float]]:
 
 def run_case(name: str, args: list[str], work: Path, store: Path | None = None) -> dict:
     """The command line as a child process with timings on, into `store` (default: a fresh
-    one of its own); its wall and CPU seconds and its phases."""
+    one of its own); its wall seconds and its phases."""
     folder = work / "".join(c if c.isalnum() else "_" for c in name)
     timings = folder / "timings"
     store = store or folder / "mlflow.db"
     env = {**os.environ, ENV: str(timings), "MLFLOW_TRACKING_URI": f"sqlite:///{store}"}
     folder.mkdir(parents=True, exist_ok=True)
-    before = os.times()
     started = time.perf_counter()
     command = [sys.executable, "-m", "al_research", *args, f"hydra.run.dir={folder / 'run'}",
                f"hydra.sweep.dir={folder / 'sweep'}"]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
-    after = os.times()
     if result.returncode != 0:
         sys.exit(f"{name}: exit {result.returncode}\n{result.stderr[-3000:]}")
     recs = load(timings)
-    cpu = (after.children_user - before.children_user) + (after.children_system
-                                                           - before.children_system)
-    return {"name": name, "store": store, "wall": wall, "cpu": cpu, "recs": recs}
+    return {"name": name, "store": store, "wall": wall, "recs": recs}
 
 
 def summarise(case: dict, cores: int) -> dict:
+    """Core-seconds by phase. One process: its phases. A sweep: the main process's phases but
+    `hydra` (while jobs run it waits) hold the whole machine (counted x cores); the jobs
+    period (its `hydra` phase's own time) offers `cores` core-seconds per second, spent in the
+    workers' phases or outside them (Hydra's per-job work, dispatch, idle workers)."""
     recs = case["recs"]
-    own = own_by_phase(recs)
+    main_pid = next((r.pid for r in recs if r.phase == "hydra"), None)
+    workers = [r for r in recs if r.pid != main_pid]
+    own: dict[str, float] = {}
+    if workers:
+        main = [r for r in recs if r.pid == main_pid]
+        period = sum(r.own for r in main if r.phase == "hydra")
+        own = {f"{k} (main, x{cores})": v * cores for k, v in own_by_phase(main).items()
+               if k != "hydra"}
+        work = own_by_phase(workers)
+        own.update(work)
+        own["workers: outside phases, idle"] = period * cores - sum(work.values())
+    else:
+        cores = 1
+        own = own_by_phase(recs)
     available = case["wall"] * cores
     arithmetic = sum(v for k, v in own.items() if k in ARITHMETIC)
-    per_job = jobs(recs)
-    return {"name": case["name"], "wall": case["wall"], "cpu": case["cpu"], "cores": cores,
+    return {"name": case["name"], "wall": case["wall"], "cores": cores,
             "own": own, "outside": available - sum(own.values()), "arithmetic": arithmetic,
-            "overhead": available - arithmetic, "jobs": per_job}
+            "overhead": available - arithmetic, "jobs": jobs(recs)}
 
 
 def print_table(s: dict) -> None:
     total = s["wall"] * s["cores"]
     print(f"\n== {s['name']}: {s['wall']:.1f} s wall x {s['cores']} core(s) = {total:.1f} "
-          f"core-s ({s['cpu']:.1f} CPU s); {len(s['jobs'])} job(s)")
+          f"core-s; {len(s['jobs'])} job(s)")
     rows = sorted(s["own"].items(), key=lambda kv: (kv[0] not in ARITHMETIC, -kv[1]))
-    rows.append(("outside phases", s["outside"]))
-    print(f"   {'phase':<24}{'seconds':>9}{'share':>8}  kind")
+    rows.append(("outside phases (process start, exit)", s["outside"]))
+    print(f"   {'phase':<36}{'core-s':>9}{'share':>8}  kind")
     for phase, seconds in rows:
         kind = "arithmetic" if phase in ARITHMETIC else "overhead"
-        print(f"   {phase:<24}{seconds:9.2f}{seconds / total:8.1%}  {kind}")
-    print(f"   arithmetic {s['arithmetic']:.2f} s ({s['arithmetic'] / total:.1%}), overhead "
-          f"{s['overhead']:.2f} s ({s['overhead'] / total:.1%})")
+        print(f"   {phase:<36}{seconds:9.2f}{seconds / total:8.1%}  {kind}")
+    print(f"   arithmetic {s['arithmetic']:.2f} core-s ({s['arithmetic'] / total:.1%}), overhead "
+          f"{s['overhead']:.2f} core-s ({s['overhead'] / total:.1%})")
     if len(s["jobs"]) > 1:
         overheads = [j["overhead"] for j in s["jobs"]]
         print(f"   per job: median time {statistics.median(j['time'] for j in s['jobs']):.2f} s, "
