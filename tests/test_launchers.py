@@ -299,3 +299,34 @@ def test_a_submitit_job_killed_mid_sweep_does_not_stop_the_others(tmp_path):
     jobs = {j["job"]: j for j in json.loads((sweep / "jobs.json").read_text())}
     killed = jobs[int(victim.data.tags["job_num"])]
     assert killed["status"] == "FAILED" and "died without ending the run" in killed["reason"]
+
+
+def test_a_sweeps_job_configs_are_composed_once_and_served_as_fresh_copies(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from al_research.sweeps import composed
+
+    class Loader:  # a config loader that counts its compositions
+        calls = 0
+
+        def load_sweep_config(self, master_config, sweep_overrides):
+            Loader.calls += 1
+            return OmegaConf.create({"o": list(sweep_overrides)})
+
+    loader = Loader()
+    jobs = [(["seed=0"], OmegaConf.create({"o": ["seed=0"], "kept": True})),
+            (["seed=1"], OmegaConf.create({"o": ["seed=1"], "kept": True}))]
+    composed.remember(jobs)
+    composed.serve(loader)
+    composed.serve(loader)  # twice: still one layer
+    first = loader.load_sweep_config(None, ["seed=0"])
+    first.o.append("changed")  # a copy: the kept config does not change
+    again = loader.load_sweep_config(None, ["seed=0"])
+    assert again == jobs[0][1] and Loader.calls == 0
+    assert loader.load_sweep_config(None, ["seed=2"]) == {"o": ["seed=2"]}  # composed
+    assert Loader.calls == 1 and composed.pickled(["seed=1"]) is not None
+    monkeypatch.setattr(composed, "MAX_JOBS", 1)  # too many jobs: nothing kept
+    composed.remember(jobs)
+    assert composed.pickled(["seed=0"]) is None
+    assert loader.load_sweep_config(None, ["seed=0"]) == {"o": ["seed=0"]}
+    composed.remember([])

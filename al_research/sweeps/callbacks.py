@@ -60,14 +60,19 @@ def _check(config: DictConfig, what: str = "") -> None:
 
 
 def _job_configs(config: DictConfig) -> list[tuple[int, list[str], DictConfig]]:
-    """Each job of the sweep, composed as its launcher will compose it."""
+    """Each job of the sweep, composed as its launcher will compose it (and kept, so that
+    neither Hydra's sweeper nor the launcher composes it again: `sweeps.composed`)."""
     from hydra.core.global_hydra import GlobalHydra
 
+    from al_research.sweeps import composed
     from al_research.sweeps.folders import sweep_jobs
 
     loader = GlobalHydra.instance().hydra.config_loader  # type: ignore[union-attr]
-    return [(num, overrides, loader.load_sweep_config(config, overrides))
+    jobs = [(num, overrides, loader.load_sweep_config(config, overrides))
             for num, overrides in enumerate(sweep_jobs(config))]
+    composed.remember([(overrides, job) for _, overrides, job in jobs])
+    composed.serve(loader)
+    return jobs
 
 
 class PrepareMlflowStore(Callback):

@@ -39,7 +39,7 @@ from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 from al_research.process.signals import FORCE_AFTER, Terminated, signal_name, stop_on_signals
-from al_research.sweeps import workers
+from al_research.sweeps import composed, workers
 from al_research.sweeps.folders import SweepControl, describe
 
 log = logging.getLogger(__name__)
@@ -67,9 +67,34 @@ def _returned(overrides: Sequence[str], error: BaseException) -> JobReturn:
     return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=error)
 
 
-def _run_one(idx: int, overrides: Sequence[str], hydra_context: Any, config: Any,
-             task_function: Any, singleton_state: dict, sweep_dir: str, token: str
-             ) -> tuple[int, JobReturn]:
+def _execute(idx: int, overrides: Sequence[str], kept: bytes | None, hydra_context: Any,
+             config: Any, task_function: Any, singleton_state: dict) -> JobReturn:
+    """joblib_core.execute_job, with the job's config composed in the sweep's process when it
+    was kept (`sweeps.composed`), else composed here as Hydra does."""
+    if kept is None:
+        return joblib_core.execute_job(idx, overrides, hydra_context, config, task_function,
+                                       singleton_state)
+    import pickle
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.core.utils import run_job
+    from omegaconf import open_dict
+
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    sweep_config = pickle.loads(kept)
+    with open_dict(sweep_config):
+        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+        sweep_config.hydra.job.num = idx
+    HydraConfig.instance().set_config(sweep_config)
+    return run_job(hydra_context=hydra_context, config=sweep_config,
+                   task_function=task_function, job_dir_key="hydra.sweep.dir",
+                   job_subdir_key="hydra.sweep.subdir")
+
+
+def _run_one(idx: int, overrides: Sequence[str], kept: bytes | None, hydra_context: Any,
+             config: Any, task_function: Any, singleton_state: dict, sweep_dir: str,
+             token: str) -> tuple[int, JobReturn]:
     """One job in a worker: skipped if the sweep is stopping, else run with stop signals
     turned into a KILLED run, and with the sweep's stop file watched."""
     control = SweepControl(sweep_dir)
@@ -79,8 +104,8 @@ def _run_one(idx: int, overrides: Sequence[str], hydra_context: Any, config: Any
     watcher = control.watch()
     try:
         with stop_on_signals():
-            ret = joblib_core.execute_job(idx, overrides, hydra_context, config, task_function,
-                                          singleton_state)
+            ret = _execute(idx, overrides, kept, hydra_context, config, task_function,
+                           singleton_state)
     except KeyboardInterrupt as stop:  # the job's run ended KILLED: the whole sweep stops
         stop = stop if isinstance(stop, Terminated) else Terminated(signal.SIGINT)
         control.request_stop(str(stop))  # (the job may run in the sweep's own process)
@@ -163,9 +188,10 @@ class ResilientJoblibLauncher(JoblibLauncher):
         results: dict[int, JobReturn] = {}
 
         def run(indices: list[int], config: dict[str, Any]) -> None:
-            calls = (delayed(_run_one)(i, jobs[i], self.hydra_context, self.config,
-                                       self.task_function, singleton_state, str(sweep_dir),
-                                       token) for i in indices)
+            calls = (delayed(_run_one)(i, jobs[i], composed.pickled(jobs[i]),
+                                       self.hydra_context, self.config, self.task_function,
+                                       singleton_state, str(sweep_dir), token)
+                     for i in indices)
             for idx, ret in Parallel(return_as="generator_unordered", **config)(calls):
                 results[idx] = ret
 
