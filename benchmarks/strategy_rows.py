@@ -237,6 +237,8 @@ def model_cases(tables: Tables, ids, y):
     yield "batchbald", "batchbald", make("batchbald"), None
     yield "batchbald", "batchbald, candidates_per_pick=10", make(
         "batchbald", candidates_per_pick=10), None
+    yield "batchbald", "batchbald, candidates_per_pick=5", make(
+        "batchbald", candidates_per_pick=5), None
     yield "batchbald", "batchbald, num_samples=10000", make("batchbald", num_samples=10_000), None
     yield "epig", "epig", make("epig"), None
     for targets in (50, 20):
@@ -318,8 +320,10 @@ def cluster_margin_rows(size: int, model_name: str, outputs: dict, tables: Table
     return rows
 
 
-def model_free_rows(size: int, features: np.ndarray, labelled: np.ndarray, args) -> list[dict]:
-    """TypiClust and ProbCover on the PCA features (the same matrix for both libraries)."""
+def model_free_rows(size: int, pool_x, features, labelled, previous, args) -> list[dict]:
+    """TypiClust and ProbCover on the PCA features (the same matrix for both libraries), and
+    core-set with features=pca (its PCA and distances to the labelled set kept)."""
+    from skactiveml.pool import CoreSet as SkCoreSet
     from skactiveml.pool import ProbCover as SkProbCover
     from skactiveml.pool import TypiClust as SkTypiClust
 
@@ -337,6 +341,15 @@ def model_free_rows(size: int, features: np.ndarray, labelled: np.ndarray, args)
         rows.append(measure({**base, "strategy": "typiclust", "label": "typiclust"},
                             ours_call(typiclust, features, None, labelled), args.repeats,
                             lambda: sk.query(features, y, batch_size=BATCH), sk_repeats))
+    if "coreset" in args.only:  # the first round: the last one's, with the 190 labels
+        coreset, cache = make("coreset", features="pca"), PoolCache(pool_x)
+        row = {**base, "strategy": "coreset", "label": "coreset, features=pca"}
+        first_round(row, ours_call(coreset, pool_x, None, previous, cache, keep=True),
+                    ours_call(coreset, pool_x, None, previous))
+        pca = next(iter(cache.features.values()))
+        rows.append(measure(row, ours_call(coreset, pool_x, None, labelled, cache),
+                            args.repeats, lambda: SkCoreSet(random_state=0).query(
+                                pca, y, batch_size=BATCH), sk_repeats))
     if "probcover" not in args.only:
         return rows
     probcover = make("probcover", features="raw", normalize=False)

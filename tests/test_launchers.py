@@ -302,9 +302,15 @@ def test_a_submitit_job_killed_mid_sweep_does_not_stop_the_others(tmp_path):
 
 
 def test_a_sweeps_job_configs_are_composed_once_and_served_as_fresh_copies(monkeypatch):
+    import itertools
+
     from omegaconf import OmegaConf
 
     from al_research.sweeps import composed
+
+    counter = itertools.count(1)
+    OmegaConf.register_new_resolver("test_folder", lambda: f"folder-{next(counter)}",
+                                    use_cache=True, replace=True)
 
     class Loader:  # a config loader that counts its compositions
         calls = 0
@@ -313,20 +319,26 @@ def test_a_sweeps_job_configs_are_composed_once_and_served_as_fresh_copies(monke
             Loader.calls += 1
             return OmegaConf.create({"o": list(sweep_overrides)})
 
-    loader = Loader()
-    jobs = [(["seed=0"], OmegaConf.create({"o": ["seed=0"], "kept": True})),
-            (["seed=1"], OmegaConf.create({"o": ["seed=1"], "kept": True}))]
+    def job(seed: int):
+        return (["seed=" + str(seed)],
+                OmegaConf.create({"o": [f"seed={seed}"], "dir": "${test_folder:}"}))
+
+    master = OmegaConf.create({"dir": "${test_folder:}"})
+    jobs = [job(0), job(1)]  # composed (and kept) before the master's folder is resolved
     composed.remember(jobs)
+    assert master.dir == "folder-1"  # the sweep resolves its folder once, later
+    loader = Loader()
     composed.serve(loader)
     composed.serve(loader)  # twice: still one layer
-    first = loader.load_sweep_config(None, ["seed=0"])
+    first = loader.load_sweep_config(master, ["seed=0"])
+    assert first.dir == "folder-1"  # the master's resolved folder, not a new one
     first.o.append("changed")  # a copy: the kept config does not change
-    again = loader.load_sweep_config(None, ["seed=0"])
-    assert again == jobs[0][1] and Loader.calls == 0
-    assert loader.load_sweep_config(None, ["seed=2"]) == {"o": ["seed=2"]}  # composed
+    again = loader.load_sweep_config(master, ["seed=0"])
+    assert list(again.o) == ["seed=0"] and Loader.calls == 0
+    assert loader.load_sweep_config(master, ["seed=2"]) == {"o": ["seed=2"]}  # composed
     assert Loader.calls == 1 and composed.pickled(["seed=1"]) is not None
     monkeypatch.setattr(composed, "MAX_JOBS", 1)  # too many jobs: nothing kept
     composed.remember(jobs)
     assert composed.pickled(["seed=0"]) is None
-    assert loader.load_sweep_config(None, ["seed=0"]) == {"o": ["seed=0"]}
+    assert loader.load_sweep_config(master, ["seed=0"]) == {"o": ["seed=0"]}
     composed.remember([])

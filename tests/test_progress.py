@@ -18,6 +18,19 @@ def test_the_plan_is_hydras_expansion_in_launch_order():
 def test_the_arm_is_what_the_cost_depends_on():
     assert arm_of(["seed=3", "strategy=margin", "model=mlp"]) == "strategy=margin model=mlp"
     assert arm_of(["seed=3"]) == "job"
+    varying = ["batch_size", "strategy", "seed"]  # the sweep's varying keys: all but the seed
+    assert arm_of(["batch_size=50", "strategy=bald", "seed=2", "model=mlp"],
+                  varying) == "batch_size=50 strategy=bald"
+
+
+def test_an_arm_not_seen_yet_is_estimated_from_its_values_apart():
+    done = [{"num": 0, "arm": "b=10 s=lc", "seconds": 20.0},
+            {"num": 1, "arm": "b=10 s=random", "seconds": 10.0},
+            {"num": 2, "arm": "b=50 s=random", "seconds": 2.0}]
+    plan = ["b=10 s=lc", "b=10 s=random", "b=50 s=random", "b=50 s=lc"]
+    overall = 32 / 3
+    lc, b50 = 20.0 / overall, 2.0 / overall  # each value's mean over all jobs' mean
+    assert time_left(plan, done, 1) == pytest.approx(overall * lc * b50)  # 3.75 s, not 10.7
 
 
 def test_time_left_weights_remaining_jobs_by_their_arm():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,9 @@ class PrepareMlflowStore(Callback):
 
     def _start(self, config: DictConfig) -> None:
         from al_research.sweeps.folders import describe
+        from al_research.sweeps.progress import duration, say
 
+        started = time.monotonic()
         try:
             jobs = _job_configs(config)
         except Exception as error:
@@ -112,6 +115,8 @@ class PrepareMlflowStore(Callback):
 
         ending.begin(str(config.hydra.sweep.dir), resolve_tracking_uri(config.tracking.uri),
                      [overrides for _, overrides, _ in jobs])
+        say(f"{len(jobs)} job configs checked, store ready, sweep run open "
+            f"({duration(time.monotonic() - started)})")
 
 
 class SweepAccount(Callback):

@@ -33,6 +33,17 @@ def pickled(overrides: Sequence[str]) -> bytes | None:
     return _COMPOSED.get(tuple(overrides))
 
 
+def restore(kept: bytes, master_config: Any) -> Any:
+    """A kept config, with the master config's resolved values copied in as Hydra's own
+    `load_sweep_config` does (the sweep folder's `${now:...}`, `${al_research.unique_dir:...}`
+    resolved once: resolved again, they would name another folder)."""
+    from omegaconf import OmegaConf
+
+    config = pickle.loads(kept)
+    OmegaConf.copy_cache(from_config=master_config, to_config=config)
+    return config
+
+
 def serve(loader: Any) -> None:
     """Make `loader.load_sweep_config` answer the kept jobs with a fresh copy of their config
     (the same master config: the sweep's); others are composed as before."""
@@ -42,7 +53,7 @@ def serve(loader: Any) -> None:
     def load_sweep_config(master_config: Any, sweep_overrides: Sequence[str]) -> Any:
         kept = _COMPOSED.get(tuple(sweep_overrides))
         if kept is not None:
-            return pickle.loads(kept)
+            return restore(kept, master_config)
         return original(master_config, sweep_overrides)
 
     load_sweep_config.__composed_original__ = original  # type: ignore[attr-defined]

@@ -74,15 +74,13 @@ def _execute(idx: int, overrides: Sequence[str], kept: bytes | None, hydra_conte
     if kept is None:
         return joblib_core.execute_job(idx, overrides, hydra_context, config, task_function,
                                        singleton_state)
-    import pickle
-
     from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import run_job
     from omegaconf import open_dict
 
     setup_globals()
     Singleton.set_state(singleton_state)
-    sweep_config = pickle.loads(kept)
+    sweep_config = composed.restore(kept, config)
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
         sweep_config.hydra.job.num = idx

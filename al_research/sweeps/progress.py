@@ -4,9 +4,11 @@ A Hydra callback. When a sweep starts (in the launching process) it writes the s
 (`<sweep dir>/.progress/plan.json`: each job's arm, the number running at once); when a job ends
 (in whichever process ran it: a joblib worker, a SLURM node) it appends one line to `done.jsonl`
 and prints `[sweep] 37/60 jobs done · 1m42s elapsed · about 55s left` to the terminal. The time
-left weights the jobs still to run by the mean time of finished jobs of the same arm (a
-least-confident job with self-training costs several times a random one), falling back to the
-mean of all finished jobs, and divides by the number of jobs running at once.
+left weights the jobs still to run by the mean time of finished jobs of the same arm (every
+swept key but the seed: a least-confident job with self-training costs several times a random
+one, a batch of 10 five times one of 50); an arm with no finished job yet is estimated from
+each of its values apart (all jobs' mean, times the ratio of each value's mean to it, where one
+has finished), and the total is divided by the number of jobs running at once.
 """
 
 from __future__ import annotations
@@ -30,26 +32,44 @@ FOLDER = ".progress"
 ARM_KEYS = ("strategy", "model", "data")  # what makes one job cost more than another
 
 
-def arm_of(overrides: Sequence[str]) -> str:
-    """A job's arm: its strategy, model and data choices (what its cost depends on)."""
+def arm_of(overrides: Sequence[str], varying: Sequence[str] | None = None) -> str:
+    """A job's arm (what its cost depends on): the swept keys but the seed (`varying`, the
+    sweep's varying override keys), else its strategy, model and data choices."""
+    keys = [k for k in varying if k != "seed"] if varying is not None else ARM_KEYS
     values = dict(o.split("=", 1) for o in overrides if "=" in o)
-    return " ".join(f"{k}={values[k]}" for k in ARM_KEYS if k in values) or "job"
+    return " ".join(f"{k}={values[k]}" for k in keys if k in values) or "job"
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
 
 
 def time_left(plan: Sequence[str], done: Sequence[dict[str, Any]], concurrency: int
               ) -> float | None:
-    """Seconds left: the jobs not done, each at its arm's mean time (else all jobs' mean), over
-    the jobs running at once. None before any job has finished."""
+    """Seconds left: the jobs not done, each at its arm's mean time (an arm not seen yet: from
+    its values apart, module doc), over the jobs running at once. None before any job ended."""
     if not done:
         return None
     by_arm: dict[str, list[float]] = defaultdict(list)
+    by_value: dict[str, list[float]] = defaultdict(list)
     for entry in done:
         by_arm[entry["arm"]].append(float(entry["seconds"]))
-    overall = sum(float(e["seconds"]) for e in done) / len(done)
+        for value in entry["arm"].split():
+            by_value[value].append(float(entry["seconds"]))
+    overall = _mean([float(e["seconds"]) for e in done])
+
+    def estimate(arm: str) -> float:
+        if by_arm.get(arm):
+            return _mean(by_arm[arm])
+        guess = overall
+        for value in arm.split():
+            if by_value.get(value) and overall > 0:
+                guess *= _mean(by_value[value]) / overall
+        return guess
+
     finished = {int(e["num"]) for e in done}
     remaining = [arm for num, arm in enumerate(plan) if num not in finished]
-    total = sum(sum(by_arm[a]) / len(by_arm[a]) if by_arm.get(a) else overall for a in remaining)
-    return total / max(1, concurrency)
+    return sum(estimate(a) for a in remaining) / max(1, concurrency)
 
 
 def duration(seconds: float) -> str:
@@ -73,6 +93,11 @@ def progress_line(plan: Sequence[str], done: Sequence[dict[str, Any]], concurren
     if left is not None and len(done) < len(plan):
         parts.append(f"about {duration(left)} left")
     return " · ".join(parts)
+
+
+def say(text: str) -> None:
+    """One `[sweep] ...` line on the terminal (a phase of the sweep: where its time goes)."""
+    print(f"[sweep] {text}", file=sys.__stderr__, flush=True)
 
 
 def _failure(sweep: Path, num: int, job: str, error: BaseException, uri: str
@@ -137,11 +162,12 @@ class SweepProgress(Callback):
             from al_research.sweeps.folders import sweep_jobs, varying_keys
 
             jobs = sweep_jobs(config)
-            plan = [arm_of(job) for job in jobs]
+            varying = varying_keys(jobs)
+            plan = [arm_of(job, varying) for job in jobs]
             launcher = config.hydra.get("launcher")
             (folder / "plan.json").write_text(json.dumps({
                 "arms": plan, "concurrency": _concurrency(launcher), "started": time.time(),
-                "varying": varying_keys(jobs)}))
+                "varying": varying}))
             (folder / "done.jsonl").touch()
             print(f"[sweep] {len(plan)} jobs, {_concurrency(launcher)} at a time",
                   file=sys.__stderr__, flush=True)
@@ -170,7 +196,7 @@ class SweepProgress(Callback):
             plan = json.loads(plan_file.read_text())
             status = getattr(getattr(job_return, "status", None), "name", "COMPLETED")
             num, overrides = int(hc.job.num), list(hc.overrides.task)
-            entry = {"num": num, "arm": arm_of(overrides),
+            entry = {"num": num, "arm": arm_of(overrides, plan.get("varying")),
                      "seconds": time.time() - self._job_started, "status": status}
             error = getattr(job_return, "_return_value", None)
             if status != "COMPLETED" and isinstance(error, BaseException):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,11 @@ class ReportOnMultirunEnd(Callback):
     def _report(self, sweep: str, uri: str, experiment: str) -> None:
         from al_research.process.timings import phase
         from al_research.report import DEFAULT_TARGET, generate_report, main_tables
+        from al_research.sweeps.progress import duration, say
         from al_research.tracking import Store, ui_command
 
+        started = time.monotonic()
+        say("jobs done; writing the report")
         with phase("report"):
             report = generate_report(
                 uri=uri,
@@ -80,6 +84,7 @@ class ReportOnMultirunEnd(Callback):
                 target=self.target if self.target is not None else DEFAULT_TARGET,
                 log_run=self.log_run,
             )
+        say(f"report written ({duration(time.monotonic() - started)})")
         log.info("Report for sweep %s: %s", sweep, report.out_dir / "summary.md")
         if report.summary_run_id:
             log.info("Summary run %s in experiment %r", report.summary_run_id, experiment)
