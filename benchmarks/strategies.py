@@ -261,10 +261,13 @@ def print_shares(table: list[dict]) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 60000])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 60000],
+                        help="pool sizes (the target applies at 60000)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="calls per timing at least (the median is kept)")
     parser.add_argument("--models", nargs="+", default=["softmax", "mlp"],
-                        choices=["softmax", "mlp", "synthetic"])
+                        choices=["softmax", "mlp", "synthetic"],
+                        help="whose outputs the strategies get (and whose round)")
     parser.add_argument("--no-model", action="store_true",
                         help="synthetic model outputs, no training and no round (--models "
                              "synthetic)")

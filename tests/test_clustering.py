@@ -54,17 +54,22 @@ def test_cluster_then_label_gives_each_cluster_its_anchor_label():
 
 
 def test_centroid_grid_is_a_real_2x5_image():
-    rng = np.random.default_rng(0)
-    centroids = rng.random((10, 784)).astype(np.float32)
-    fig = plots.centroid_grid(centroids, [f"c{i}" for i in range(10)])
-    image = plots.figure_to_array(fig)
-    axes = [ax for ax in fig.axes if ax.images]
-    assert len(axes) == 10
-    assert axes[0].images[0].get_array().shape == (28, 28)
-    rows = sorted({round(ax.get_position().y0, 3) for ax in axes})
-    cols = sorted({round(ax.get_position().x0, 3) for ax in axes})
-    assert (len(rows), len(cols)) == (2, 5)
-    assert image.ndim == 3 and image.shape[2] == 3 and image.std() > 0
+    centroids = np.zeros((10, 28, 28), np.float32)
+    for i in range(10):
+        centroids[i, i + 5, 3:9] = 1.0  # a black stroke on row i + 5 of centroid i only
+    image = plots.centroid_grid(centroids.reshape(10, 784), [f"c{i}" for i in range(10)])
+    scale, title, pad = plots.GRID_SCALE, plots.TITLE_HEIGHT, 6
+    tile_w, tile_h = 28 * scale, 28 * scale + title
+    assert image.dtype == np.uint8 and image.shape == (2 * (tile_h + pad) + pad,
+                                                       5 * (tile_w + pad) + pad)
+    for i in range(10):  # dark strokes on white, each in its own tile, 2 rows of 5
+        left = pad + (i % 5) * (tile_w + pad)
+        top = pad + (i // 5) * (tile_h + pad)
+        tile = image[top + title: top + tile_h, left: left + tile_w]
+        dark_rows = sorted({r // scale for r in np.flatnonzero((tile < 128).any(axis=1))})
+        assert dark_rows == [i + 5]
+        assert (tile < 128).sum() == 6 * scale * scale
+        assert image[top: top + title, left: left + tile_w].min() < 128  # its title
 
 
 def test_centroids_sharing_a_nearest_item_get_distinct_anchors():

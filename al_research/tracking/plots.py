@@ -159,18 +159,34 @@ def learning_curve(
     return fig
 
 
-def centroid_grid(centroids: np.ndarray, titles: Sequence[str], shape=(28, 28)) -> Figure:
-    """k centroid images on a grid of 2 rows, each titled (e.g. with its majority class)."""
+GRID_SCALE = 4  # each centroid pixel as a 4 x 4 block
+TITLE_HEIGHT = 14  # pixels above each tile for its title
+
+
+def centroid_grid(centroids: np.ndarray, titles: Sequence[str], shape=(28, 28)) -> np.ndarray:
+    """k centroid images on a grid of 2 rows, each titled (e.g. with its majority class), as
+    an 8-bit grayscale image (dark strokes on white, as matplotlib's gray_r): drawn with PIL
+    in milliseconds (a matplotlib figure of the same took ~0.2 s per run)."""
+    from PIL import Image, ImageDraw
+
     k = len(centroids)
     cols = int(np.ceil(k / 2))
-    fig, axes = plt.subplots(2, cols, figsize=(1.6 * cols, 3.6), dpi=100, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < k:
-            ax.imshow(centroids[i].reshape(shape), cmap="gray_r")
-            ax.set_title(titles[i], fontsize=9)
-    fig.tight_layout()
-    return fig
+    tiles = [np.clip(np.asarray(c, np.float32).reshape(shape), 0, 1) for c in centroids]
+    if tiles and tiles[0].ndim == 3:  # colour images: their mean channel
+        tiles = [t.mean(axis=2) for t in tiles]
+    h, w = (tiles[0].shape if tiles else shape[:2])
+    tile_w, tile_h = w * GRID_SCALE, h * GRID_SCALE + TITLE_HEIGHT
+    pad = 6
+    canvas = Image.new("L", (cols * (tile_w + pad) + pad, 2 * (tile_h + pad) + pad), 255)
+    draw = ImageDraw.Draw(canvas)
+    for i, (tile, title) in enumerate(zip(tiles, titles, strict=False)):
+        x = pad + (i % cols) * (tile_w + pad)
+        y = pad + (i // cols) * (tile_h + pad)
+        pixels = np.kron(255 - (tile * 255).astype(np.uint8),
+                         np.ones((GRID_SCALE, GRID_SCALE), np.uint8))
+        canvas.paste(Image.fromarray(pixels), (x, y + TITLE_HEIGHT))
+        draw.text((x + 2, y + 1), str(title), fill=0)
+    return np.asarray(canvas)
 
 
 def confusion_matrix_figure(matrix: np.ndarray, title: str) -> Figure:

@@ -58,8 +58,8 @@ class KMeansStage(Stage):
         quality = cluster_quality(clusters.assignments, truth, k, split.n_classes)
         if split.image_shape is not None:
             titles = [f"#{i}: majority {d}" for i, d in enumerate(quality.majority)]
-            recorder.log_figure(plots.centroid_grid(clusters.centroids, titles,
-                                                    split.image_shape), "kmeans/centroids.png")
+            recorder.log_image(plots.centroid_grid(clusters.centroids, titles,
+                                                   split.image_shape), "kmeans/centroids.png")
             for i, image in enumerate(centroid_images(clusters.centroids, split.image_shape)):
                 recorder.log_image(image, f"kmeans/centroid_{i}_majority_{quality.majority[i]}.png")
 
