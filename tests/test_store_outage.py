@@ -193,6 +193,10 @@ def check_store_lost_mid_sweep(tmp_path: Path, mlflow_server: Any,
     left_open = [r for r in runs if r.info.status == "FAILED"]
     parents = [r for r in left_open if r.data.tags.get("summary") == "true"]
     assert len(parents) == 1  # the first sweep's run, ended with the true reason
+    reported = [r for r in runs if r.data.tags.get("summary") == "true"
+                and r.info.status == "FINISHED"]  # the rerun's own run holds the report
+    assert len(reported) == 1 and reported[0].data.tags["summarised_runs"] == "4"
+    assert "summarised_runs" not in parents[0].data.tags
     assert all(r.data.tags[FAILURE_TAG].startswith("the store stopped answering at ")
                for r in left_open)
     assert "died without ending the run" not in out + err

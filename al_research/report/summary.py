@@ -71,11 +71,18 @@ def _active(store: Store, run_id: str):
 
 
 def parent_run(store: Store, report: Report) -> str | None:
-    """The sweep's parent run, as MLflow records it: the run its job runs name as their parent
-    (`mlflow.parentRunId`, the most common one), if it is still active. None outside a sweep,
-    or for a sweep whose jobs had no parent run."""
+    """The sweep's parent run: the one its folder records (`sweep_run.parent_of`: the run of
+    the command that made the folder, or ran it again), if it is in this store and active;
+    else as MLflow records it, the run its job runs name as their parent (`mlflow.parentRunId`,
+    the most common one: a sweep run again has the first command's finished jobs beside its
+    own), if it is still active. None outside a sweep, or for a sweep without a parent run."""
+    from al_research.tracking.sweep_run import parent_of
+
     if not report.selection.sweep:
         return None
+    own = parent_of(report.selection.sweep)
+    if own and own.get("uri") == report.selection.uri and _active(store, own["run_id"]):
+        return own["run_id"]
     parents = Counter(r.parent for r in report.runs if r.parent)
     for run_id, _ in parents.most_common():
         if _active(store, run_id) is not None:
