@@ -211,7 +211,7 @@ def test_adam_and_the_fit_loop_exist_once():
 def test_capabilities_are_declared():
     model = SoftmaxRegression((784,), 10, None, TrainingSpec(stopping="fixed"))
     assert model.capabilities == {Capability.PROBA, Capability.EMBEDDINGS,
-                                  Capability.GRAD_EMBEDDINGS}
+                                  Capability.GRAD_EMBEDDINGS, Capability.RETRAIN}
     assert model.embeds_input and not model.has_dropout
     assert missing(frozenset({Capability.MC_SAMPLES, Capability.PROBA}),
                    model.capabilities) == ["mc_samples"]

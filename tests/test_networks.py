@@ -245,7 +245,7 @@ def test_without_dropout_there_are_no_stochastic_passes(split):
 @pytest.mark.parametrize("make", [mlp, cnn], ids=["mlp", "cnn"])
 def test_capabilities_are_declared(split, make):
     everything = {Capability.PROBA, Capability.EMBEDDINGS, Capability.GRAD_EMBEDDINGS,
-                  Capability.MC_SAMPLES}
+                  Capability.MC_SAMPLES, Capability.RETRAIN}
     with_dropout = make(split)
     assert with_dropout.capabilities == everything and with_dropout.has_dropout
     params = (MLP.Params(hidden=16, dropout=0.0) if make is mlp

@@ -143,10 +143,13 @@ class KerasNetwork:
         kernel, bias = weights[-2], weights[-1]
         rate = self.head_dropout
 
+        ones = tf.ones([1, tf.shape(features)[1]], features.dtype)
+
         def head(seed):  # one mask per pass, shared by every row: one draw of the weights
-            dropped = tf.nn.experimental.stateless_dropout(
-                features, rate=rate, seed=_keras_op_seed(_layer_seed(seed, 0)),
-                noise_shape=tf.stack([1, tf.shape(features)[1]]))
-            return tf.matmul(dropped, kernel) + bias
+            # (features * mask) @ kernel == features @ (mask^T * kernel): the mask scales the
+            # kernel's rows (d x C), not every row of the features (n x d), per pass
+            mask = tf.nn.experimental.stateless_dropout(
+                ones, rate=rate, seed=_keras_op_seed(_layer_seed(seed, 0)))
+            return tf.matmul(features, kernel * tf.transpose(mask)) + bias
 
         return head
