@@ -78,8 +78,10 @@ class KerasNetwork:
     chunk: int | None = CHUNK
     full_batch = False  # mini-batches when the TrainingSpec has a batch_size
 
-    def __init__(self, model: Any, n_features: int, head_dropout: float | None = None) -> None:
+    def __init__(self, model: Any, n_features: int, head_dropout: float | None = None,
+                 chunk: int | None = CHUNK) -> None:
         self.model = model
+        self.chunk = chunk
         self.n_features = int(n_features)
         self.head_dropout = head_dropout
         weights = list(model.trainable_variables)
@@ -131,25 +133,28 @@ class KerasNetwork:
                                                            training=training)
         return features, logits
 
-    def dropout_passes(self, weights, x):
-        """A function of a seed giving one pass's logits with dropout on. With `head_dropout`,
-        the features are computed once, and each pass is that dropout and the last layer, with
-        one mask for every row ("consistent" MC dropout: a pass is one draw of the weights, as
-        joint estimates over items need: BatchBALD, EPIG). Full passes (no `head_dropout`) use
-        the layers' own dropout, one mask per row: no model here takes that path."""
+    def dropout_passes(self, weights, x, n_samples, seed):
+        """`n_samples` passes' class probabilities (n_samples, n, C) with dropout on, pass t
+        seeded from (seed, t). With `head_dropout`, the features are computed once and pass t
+        is that dropout and the last layer, with one mask for every row ("consistent" MC
+        dropout: a pass is one draw of the weights, as joint estimates over items need:
+        BatchBALD, EPIG); as (features * mask) @ kernel == features @ (mask^T * kernel), the
+        masks scale the kernel's rows, and all passes are one batched product. Full passes (no
+        `head_dropout`) use the layers' own dropout, one mask per row: no model here does."""
+        seeds = tf.map_fn(lambda t: tf.random.experimental.stateless_fold_in(seed, t),
+                          tf.range(n_samples, dtype=tf.int32), fn_output_signature=tf.int32)
         if self.head_dropout is None:
-            return lambda seed: self.forward(weights, x, True, seed)[1]
+            return tf.map_fn(lambda s: tf.nn.softmax(self.forward(weights, x, True, s)[1]),
+                             seeds, fn_output_signature=tf.float32)
         features = self.forward(weights, x, False)[0]
         kernel, bias = weights[-2], weights[-1]
+        ones = tf.ones([1, tf.shape(features)[1]], features.dtype)
         rate = self.head_dropout
 
-        ones = tf.ones([1, tf.shape(features)[1]], features.dtype)
+        def mask(s):  # one mask per pass, shared by every row: one draw of the weights
+            return tf.nn.experimental.stateless_dropout(
+                ones, rate=rate, seed=_keras_op_seed(_layer_seed(s, 0)))[0]
 
-        def head(seed):  # one mask per pass, shared by every row: one draw of the weights
-            # (features * mask) @ kernel == features @ (mask^T * kernel): the mask scales the
-            # kernel's rows (d x C), not every row of the features (n x d), per pass
-            mask = tf.nn.experimental.stateless_dropout(
-                ones, rate=rate, seed=_keras_op_seed(_layer_seed(seed, 0)))
-            return tf.matmul(features, kernel * tf.transpose(mask)) + bias
-
-        return head
+        masks = tf.map_fn(mask, seeds, fn_output_signature=features.dtype)  # (T, d)
+        kernels = masks[:, :, None] * kernel[None]  # (T, d, C)
+        return tf.nn.softmax(tf.einsum("nd,tdc->tnc", features, kernels) + bias)

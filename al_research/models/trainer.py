@@ -205,12 +205,7 @@ class Compiled:
 
         def samples(x, weights, n_samples, seed):
             """n_samples passes with dropout on, each with its own seed."""
-            logits_of = arch.dropout_passes(weights, x)
-            passes = tf.TensorArray(tf.float32, size=n_samples)
-            for t in tf.range(n_samples):
-                pass_seed = tf.random.experimental.stateless_fold_in(seed, t)
-                passes = passes.write(t, tf.nn.softmax(logits_of(pass_seed)))
-            return passes.stack()
+            return arch.dropout_passes(weights, x, n_samples, seed)
 
         functions = {
             "fit": tf.function(fit, input_signature=[
