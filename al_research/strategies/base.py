@@ -141,7 +141,6 @@ class QueryContext:
         return self.cache.array()
 
 
-
 def _take(x: Any, rows: np.ndarray) -> Any:
     """Rows of a NumPy array or a TF tensor (the loop's pool is a tensor)."""
     if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
@@ -149,6 +148,7 @@ def _take(x: Any, rows: np.ndarray) -> Any:
 
         return tf.gather(x, rows)
     return np.asarray(x)[rows]
+
 
 # what to do when a model lacks a capability a strategy needs
 _HINTS = {
