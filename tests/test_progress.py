@@ -48,3 +48,26 @@ def test_progress_line_counts_failures_and_says_the_time_left():
     line = progress_line(plan, done, 1, started=0.0, now=95.0)
     assert line == "[sweep] 2/3 jobs done (1 failed) · 1m35s elapsed · about 30s left"
     assert duration(3725) == "1h02m"
+
+
+def test_the_last_line_gives_the_sweeps_own_reason_when_the_store_has_none(tmp_path):
+    import json
+
+    from al_research.sweeps import ending
+
+    folder = tmp_path / "sweep"
+    (folder / ".progress").mkdir(parents=True)
+    (folder / ".progress" / "done.jsonl").write_text(
+        json.dumps({"num": 0, "arm": "job", "seconds": 1.0, "status": "COMPLETED"}) + "\n"
+        + json.dumps({"num": 1, "arm": "job", "seconds": 0.7, "status": "FAILED",
+                      "reason": "AttributeError: 'PoolCache' object has no attribute 'hac'"})
+        + "\n")
+    ending.begin(folder, "sqlite:///x.db", [["seed=0"], ["seed=1"]])
+    try:  # the store's account: the failed run has no failure tag
+        ending.record_jobs([{"job": 0, "status": "FINISHED", "overrides": "seed=0"},
+                            {"job": 1, "status": "FAILED", "overrides": "seed=1"}])
+        line = ending.last_line(RuntimeError("job failed"))
+    finally:
+        ending._sweep = None
+    assert line.startswith("1 of 2 jobs finished; job #1 (seed=1) FAILED: AttributeError: "
+                           "'PoolCache' object has no attribute 'hac'; run the same command")

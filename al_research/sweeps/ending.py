@@ -169,6 +169,10 @@ def last_line(error: BaseException | None) -> str | None:
     log_file = sweep.folder / SWEEP_LOG
     where = f"tracebacks in {log_file}; " if log_file.is_file() else ""
     first = failed[0]
+    if not first.get("reason"):  # the store's account has none: the sweep's own record may
+        local = {r["job"]: r for r in _local_rows(sweep)}
+        first = {**first, "reason": local.get(first["job"], {}).get("reason")
+                 or "no reason recorded"}
     job = describe(sweep.overrides[first["job"]], varying_keys(sweep.overrides)) \
         if first["job"] < len(sweep.overrides) else first["overrides"]
     return (f"{finished} of {total} jobs finished; job #{first['job']} ({job}) "
