@@ -16,7 +16,9 @@ temporary directory:
 - `make run`: `python -m al_research experiment=article_seeds` (60 jobs; `--quick`: 6);
 - `lc vs random`: least-confident and random, 50 seeds, clustering off, the parallel launcher
   (100 jobs; `--quick`: 4);
-- `reference`: a minimal TensorFlow loop in this process: softmax regression (x W + b), Adam
+- `reference`: a minimal TensorFlow loop in this process, on a sweep worker's share of the
+  cores (TF threads: cores / 2, as each of the parallel launcher's workers has): softmax
+  regression (x W + b), Adam
   (lr 0.1) written out, full-batch epochs in one compiled while-loop, early stopping on the
   validation accuracy (patience 10, best weights restored), warm-started, 40 rounds of the 10
   least confident; no logging, no harness; the median of seeds 1-5 after a warm-up seed.
@@ -195,7 +197,9 @@ def reference(seeds: list[int]) -> dict:
     """The minimal loop (module doc), timed per seed after a warm-up seed."""
     from al_research.config import DataConfig
     from al_research.data import make_split
+    from al_research.runtime import configure_tensorflow
 
+    configure_tensorflow(max(1, os.cpu_count() // 2 or 1), False)  # a sweep worker's share
     results = []
     for i, seed in enumerate([seeds[0] - 1, *seeds]):
         split = make_split(DataConfig(), seed)
