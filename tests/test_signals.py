@@ -63,6 +63,19 @@ def test_a_store_write_is_finished_before_the_signal_lands():
     assert steps == ["write finished"]
 
 
+def test_a_signal_held_by_a_shield_stays_first_when_another_lands_as_the_shield_ends():
+    from al_research.process import signals
+
+    with pytest.raises(Terminated) as stopped, stop_on_signals():
+        signals._state.shield += 1  # a store write in progress
+        try:
+            _deliver(signal.SIGINT)  # held back
+        finally:
+            signals._state.shield -= 1  # the write is done; before the held one is raised,
+        _deliver(signal.SIGTERM)  # a second signal lands
+    assert stopped.value.signum == signal.SIGINT  # the first one decides the exit (130)
+
+
 def test_the_third_signal_forces_the_process_down(tmp_path):
     """A job that ignores the stop (stuck in cleanup) still dies on the third signal."""
     script = tmp_path / "stuck.py"

@@ -81,8 +81,11 @@ def _raise_or_hold(stop: Terminated) -> None:
     if _state.shield:
         _state.pending = _state.pending or stop
         return
-    _state.raised = stop
-    raise stop
+    # a signal held back by a shield that has just ended, not yet raised: the first one wins
+    # (the second can land between the shield's end and its raising the held one)
+    first, _state.pending = _state.pending or stop, None
+    _state.raised = first
+    raise first
 
 
 def _force(signum: int) -> None:
