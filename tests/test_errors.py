@@ -53,14 +53,20 @@ def _cli(args: list[str], cwd, env_extra: dict[str, str] | None = None):
     (["-m", "strategy=random,bald"], "job #1 (strategy=bald "),  # before any job runs
 ])
 def test_a_config_error_is_one_line_exit_2_before_any_heavy_import(tmp_path, args, expected):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    result, _ = _cli([*args, f"tracking.uri={uri}"], tmp_path)
+    assert expected in config_error_line(tmp_path, args)
+
+
+def config_error_line(tmp_path, args: list[str]) -> str:
+    """The command line with `args` (into a store in `tmp_path`) exits 2 with one line, no
+    traceback, before TensorFlow or MLflow load, creating nothing: that line."""
+    result, _ = _cli([*args, f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"], tmp_path)
     assert result.returncode == 2, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith("al-research: error: ") and expected in lines[0], lines[0]
+    assert lines[0].startswith("al-research: error: "), lines[0]
     assert "LOADED:\n" in result.stdout, "neither TensorFlow nor MLflow may load"
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "nothing may be created"
+    return lines[0]
 
 
 @pytest.mark.parametrize("store", ["file:///{tmp}/mlruns", "{tmp}/mlruns"])
