@@ -117,7 +117,3 @@ def ended() -> None:
     """The command's work is done: what follows until the process ends is its `exit`."""
     if _folder() is not None:
         _END[:] = [mark()]
-
-
-def enabled() -> bool:
-    return _folder() is not None

@@ -14,12 +14,6 @@ from matplotlib.figure import Figure  # noqa: E402
 N_BINS = 20
 
 
-def figure_to_array(fig: Figure) -> np.ndarray:
-    """Render a figure to an RGB uint8 array."""
-    fig.canvas.draw()
-    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-
-
 class _HistogramFigure:
     """The histogram's figure, its per-round artists and its cached backgrounds."""
 
