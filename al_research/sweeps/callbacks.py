@@ -69,8 +69,9 @@ def _job_configs(config: DictConfig) -> list[tuple[int, list[str], DictConfig]]:
     from al_research.sweeps.folders import sweep_jobs
 
     loader = GlobalHydra.instance().hydra.config_loader  # type: ignore[union-attr]
-    jobs = [(num, overrides, loader.load_sweep_config(config, overrides))
-            for num, overrides in enumerate(sweep_jobs(config))]
+    overrides = sweep_jobs(config)
+    jobs = list(zip(range(len(overrides)), overrides,
+                    composed.compose_all(loader, config, overrides), strict=True))
     composed.remember([(overrides, job) for _, overrides, job in jobs])
     composed.serve(loader)
     return jobs
