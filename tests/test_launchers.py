@@ -55,28 +55,56 @@ def _image_name_parts(path: str) -> tuple[str, ...]:
 
 
 def test_step_images_logged_in_the_background_land_as_mlflow_step_images(store_uri):
-    """RunRecorder hands images to MLflow's own log_image on a thread; all land by the end."""
+    """RunRecorder encodes step images on a thread and uploads them in MLflow's own layout (as
+    MLflow's log_image names them, beside one it logged itself); all land by the end."""
     from al_research.tracking import mlflow_run, prepare_store
 
     experiment_id = prepare_store(store_uri, "al-research")
     image = np.zeros((40, 300, 3), np.uint8)
+    client = MlflowClient(tracking_uri=store_uri)
     with mlflow_run(store_uri, experiment_id, "images", {}) as recorder:
         for step in (10, 20, 30):
             image[:, step] = 255  # the recorder must copy: the caller reuses its buffer
             recorder.log_image(image, key="hist", step=step)
         run_id = recorder.run_id
-    client = MlflowClient(tracking_uri=store_uri)
+        client.log_image(run_id, image, key="by_mlflow", step=5)
     paths = [a.path for a in client.list_artifacts(run_id, "images")]
     parts = sorted(_image_name_parts(p) for p in paths)
     assert [(key, step, ext) for key, step, ext, kind in parts if kind == "full"] == [
-        ("hist", "10", "png"), ("hist", "20", "png"), ("hist", "30", "png")]
-    assert len([p for p in parts if p[3] == "compressed"]) == 3
+        ("by_mlflow", "5", "png"), ("hist", "10", "png"), ("hist", "20", "png"),
+        ("hist", "30", "png")]
+    assert sorted((key, ext) for key, _, ext, kind in parts if kind == "compressed") == [
+        ("by_mlflow", "webp"), *[("hist", "webp")] * 3]
     assert client.get_run(run_id).data.tags["mlflow.loggedImages"] == "True"
     from PIL import Image
 
     first = next(p for p in paths if "+step+10+" in p and p.endswith(".png"))
     pixels = np.asarray(Image.open(client.download_artifacts(run_id, first)).convert("RGB"))
     assert pixels[:, 10].max() == 255 and pixels[:, 20].max() == 0
+    thumb = next(p for p in paths if "hist+step+30+" in p and p.endswith(".webp"))
+    pixels = np.asarray(Image.open(client.download_artifacts(run_id, thumb)).convert("RGB"))
+    assert pixels.shape[1] == 256 and pixels.max() == 255  # MLflow's thumbnail size, lossless
+
+
+def test_step_images_are_uploaded_while_the_run_goes_and_the_staging_folder_removed(
+        store_uri):
+    from al_research.tracking import prepare_store
+    from al_research.tracking.images import BackgroundImages
+
+    experiment_id = prepare_store(store_uri, "al-research")
+    client = MlflowClient(tracking_uri=store_uri)
+    run_id = client.create_run(experiment_id).info.run_id
+    images = BackgroundImages(client, run_id, upload_seconds=0.0)  # every image at once
+    images.submit(np.full((20, 20, 3), 200, np.uint8), "h", 1, 1000)
+    images._futures[0].result()
+    assert len(client.list_artifacts(run_id, "images")) == 2  # before close()
+    staging = images._staging
+    assert staging is not None and not list(staging.iterdir())
+    images.submit(np.zeros((20, 20, 3), np.uint8), "h", 2, 2000)
+    images.close()
+    assert len(client.list_artifacts(run_id, "images")) == 4 and not staging.exists()
+    with pytest.raises(ValueError, match="image key 'a:b'"):
+        BackgroundImages(client, run_id).submit(np.zeros((2, 2, 3), np.uint8), "a:b", 1, 1)
 
 
 def test_prepare_store_restores_a_deleted_experiment(store_uri):

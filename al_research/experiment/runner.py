@@ -30,7 +30,7 @@ from al_research.experiment.stages import build_stages
 from al_research.experiment.stages.active_learning import LoopResult
 from al_research.experiment.state import Experiment
 from al_research.models.base import CapabilityError
-from al_research.process.timings import mark, phase, since
+from al_research.process.timings import label, mark, phase, since
 from al_research.runtime import configure_tensorflow, gpus, reset_tensorflow_state, seed_everything
 from al_research.strategies.base import check_capabilities
 from al_research.strategies.initial import WholePool
@@ -51,6 +51,7 @@ def run(cfg: DictConfig | Config) -> float:
 
 def _run(cfg: DictConfig | Config) -> float:
     conf = validate(cfg)  # range and cross-field errors surface before any work
+    label(run_name(conf))  # for benchmarks/breakdown.py (AL_RESEARCH_TIMINGS)
     resolved = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
     stages = build_stages(conf.stages, conf.strategy.name)
     with phase("split"):

@@ -30,6 +30,7 @@ else is overhead; `ARITHMETIC` lists them):
 - `run_start`: one run's config checked and its store reached (made if new);
   `sweep_start`: a sweep's configs checked, its store and parent run, its workers started;
   `report`: the sweep's report
+- `label`: no time; names what follows in its process (a job's run name, `label(text)`)
 """
 
 from __future__ import annotations
@@ -82,14 +83,21 @@ def since(name: str, start: Mark | None) -> None:
         record(name, start[0], time.perf_counter() - start[1], time.process_time() - start[2])
 
 
-def record(name: str, start: float, wall: float, cpu: float, folder: Path | None = None) -> None:
+def label(text: str) -> None:
+    """Name what the process does now (a job's run name): a zero-length `label` phase."""
+    if _folder() is not None:
+        record("label", time.time(), 0.0, 0.0, label=text)
+
+
+def record(name: str, start: float, wall: float, cpu: float, folder: Path | None = None,
+           label: str | None = None) -> None:
     """Append one phase's line (a phase timed elsewhere, e.g. from the process's start)."""
     folder = folder or _folder()
     if folder is None:
         return
     folder.mkdir(parents=True, exist_ok=True)
     line = json.dumps({"phase": name, "start": start, "wall": wall, "cpu": cpu,
-                       "pid": os.getpid()})
+                       "pid": os.getpid(), **({"label": label} if label else {})})
     with open(folder / f"{os.getpid()}.jsonl", "a") as out:
         out.write(line + "\n")
 

@@ -3,10 +3,17 @@ images the way MLflow's `log_image` converts them."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
 import threading
+import time
+import uuid
+from pathlib import Path
 
 import numpy as np
 
+KEY = re.compile(r"[a-zA-Z0-9_\-./ ]+")  # what MLflow's log_image accepts as a key
 PALETTE_COLORS = 16  # step images are flat-coloured plots: a third of the PNG's bytes
 
 
@@ -20,34 +27,76 @@ def palette_image(image: np.ndarray):
 
 
 class BackgroundImages:
-    """Step images logged by MLflow's own `log_image(key=, step=)` on one background thread.
+    """Step images in MLflow's own layout, encoded on one background thread, uploaded in batches.
 
-    Encoding and writing an image (two files and a tag, ~8 ms) then overlap the next round's
-    training instead of following it. At most `max_pending` images wait; `close()` waits for all
-    and re-raises the first error.
+    What `MlflowClient.log_image(key=, step=)` writes, and what the UI reads: for each image
+    `images/<key>+step+<step>+timestamp+<ms>+<uuid>.png` and a `...+compressed.webp` thumbnail
+    (MLflow's own `compress_image_size`), and the run's `mlflow.loggedImages` tag. MLflow's call
+    costs ~7 ms of CPU an image (its WebP thumbnail at the slowest setting, two artifact calls, the
+    tag written again each time): 80 images, ~0.55 s a job, taken from the other jobs of a sweep.
+    Here an image costs ~1.5 ms: a 16-colour PNG, a lossless WebP at the fastest setting (smaller
+    than MLflow's lossy one for these flat plots), both into a staging folder, uploaded by one
+    `log_artifacts` call every `upload_seconds` and at `close()`; the tag is set once.
+
+    At most `max_pending` images wait to be encoded; `close()` waits for all, uploads what is
+    left and re-raises the first error (after which the images still waiting are dropped).
     """
 
-    def __init__(self, client, run_id: str, max_pending: int = 16) -> None:
+    def __init__(self, client, run_id: str, max_pending: int = 16,
+                 upload_seconds: float = 5.0) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._mlflow = client
         self.run_id = run_id
+        self.upload_seconds = upload_seconds
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow-images")
         self._slots = threading.BoundedSemaphore(max_pending)
         self._futures: list = []
         self._cancelled = False  # after a failure, the images still waiting are dropped
+        self._staging: Path | None = None  # made with the first image
+        self._tagged = False
+        self._last_upload = time.monotonic()
 
     def _log(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
         if self._cancelled:
             return
         try:
-            self._mlflow.log_image(self.run_id, palette_image(image), key=key, step=step,
-                                   timestamp=timestamp)
+            self._write(image, key, step, timestamp)
+            if time.monotonic() - self._last_upload >= self.upload_seconds:
+                self._upload()
         except Exception:
             self._cancelled = True
             raise
 
+    def _write(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
+        from mlflow.tracking.multimedia import compress_image_size
+
+        if self._staging is None:
+            self._staging = Path(tempfile.mkdtemp(prefix="al-research-images-"))
+        name = f"{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
+        picture = palette_image(image)
+        picture.save(self._staging / f"{name}.png")
+        compress_image_size(picture).save(self._staging / f"{name}+compressed.webp",
+                                          lossless=True, method=0)
+
+    def _upload(self) -> None:
+        """Every staged image to the run's `images/`, then out of the staging folder."""
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_IMAGES
+
+        self._last_upload = time.monotonic()
+        files = sorted(self._staging.iterdir()) if self._staging is not None else []
+        if not files:
+            return
+        if not self._tagged:
+            self._mlflow.set_tag(self.run_id, MLFLOW_LOGGED_IMAGES, True)
+            self._tagged = True
+        self._mlflow.log_artifacts(self.run_id, str(self._staging), "images")
+        for path in files:
+            path.unlink()
+
     def submit(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
+        if not KEY.fullmatch(key):
+            raise ValueError(f"image key {key!r}: letters, digits, _ - . / and spaces only")
         self._slots.acquire()
         future = self._pool.submit(self._log, np.array(image), key, step, timestamp)  # a copy:
         future.add_done_callback(lambda _: self._slots.release())  # the caller reuses its buffer
@@ -60,9 +109,14 @@ class BackgroundImages:
         try:
             for future in self._futures:
                 future.result()
+            if not self._cancelled:
+                self._pool.submit(self._upload).result()
         finally:
             self._futures = []
             self._pool.shutdown(wait=True)
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+                self._staging = None
 
 
 def pil_image(image):
