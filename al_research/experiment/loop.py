@@ -108,8 +108,8 @@ def fit_and_measure(
     probabilities of the unlabelled pool items (in `pool.unlabelled` order) and, with `embed`
     and a model that gives both from one forward pass (`predict_proba_and_embed`), their
     embeddings (else None: a strategy asks the model for them)."""
-    x, y = pool.training_set()
-    with phase("fit"):
+    with phase("fit"):  # the labelled rows gathered, then the fit
+        x, y = pool.training_set()
         info = model.fit(x, y)
     with phase("predict"):
         unlabelled = pool.unlabelled

@@ -3,6 +3,7 @@ and Hydra's record of the command line (the UI's Dataset, Source and Version col
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -42,19 +43,29 @@ def context_tags(tags: Mapping[str, Any], overrides: Sequence[str] | None = None
     """`tags` plus MLflow's own run context (user, source type, git commit and branch when the
     harness runs from a git checkout), the command as the source name, whether the checkout had
     uncommitted changes, and the command line as the run's description."""
+    resolved = {**dict(_process_context()), **{k: str(v) for k, v in tags.items()}}
+    resolved["mlflow.source.name"] = SOURCE_NAME
+    if overrides is not None and NOTE_TAG not in tags:
+        resolved[NOTE_TAG] = " ".join([SOURCE_NAME, *overrides])
+    return resolved
+
+
+@functools.lru_cache(maxsize=1)
+def _process_context() -> tuple[tuple[str, str], ...]:
+    """MLflow's run context (`resolve_tags`, as `mlflow.start_run` gives it) and whether the
+    checkout has uncommitted changes, read once per process (~60 ms: git twice). A sweep
+    worker's jobs all run the code it imported when it started, so what its first job read
+    describes every later one better than a reading taken later would."""
     from mlflow.tracking.context.registry import resolve_tags
 
     from al_research.tracking.store import project_root
 
-    resolved = {k: str(v) for k, v in resolve_tags({k: str(v) for k, v in tags.items()}).items()}
-    resolved["mlflow.source.name"] = SOURCE_NAME
+    resolved = {k: str(v) for k, v in resolve_tags({}).items()}
     if "mlflow.source.git.commit" in resolved:
         dirty = git_dirty(project_root())
         if dirty is not None:
             resolved[GIT_DIRTY_TAG] = str(dirty).lower()
-    if overrides is not None and NOTE_TAG not in tags:
-        resolved[NOTE_TAG] = " ".join([SOURCE_NAME, *overrides])
-    return resolved
+    return tuple(resolved.items())
 
 
 def log_split(recorder: RunRecorder, split, origin: str, name: str) -> None:
