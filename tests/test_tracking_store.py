@@ -77,6 +77,62 @@ def test_processes_creating_one_fresh_store_at_once_leave_it_usable(tmp_path):
     assert leftovers == ["mlartifacts", "mlflow.db", "mlflow.db.lock"], leftovers
 
 
+def _schema(path: Path) -> tuple:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return (sorted(db.execute("SELECT type, name, sql FROM sqlite_master").fetchall()),
+                db.execute("SELECT version_num FROM alembic_version").fetchall(),
+                db.execute("SELECT * FROM workspaces").fetchall())
+
+
+def _default_experiment(path: Path) -> tuple:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT name, artifact_location, lifecycle_stage, creation_time "
+                          "FROM experiments WHERE experiment_id = 0").fetchone()
+
+
+def test_a_new_store_is_a_copy_of_the_first_one_migrated_made_its_own(tmp_path, monkeypatch):
+    """MLflow's migrations run once per MLflow version on a machine; later stores copy the
+    empty result, which must equal a migrated store but for the Default experiment's folder
+    and time, and take runs; a broken kept copy is migrated over."""
+    from mlflow import MlflowClient
+
+    from al_research.tracking.store import _create_sqlite_schema, schema_template
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    template = schema_template()
+    assert template is not None and not template.exists()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    before = time.time() * 1000
+    _create_sqlite_schema(tmp_path / "a" / "mlflow.db")  # migrated: kept as the template
+    assert template.is_file() and _schema(template) == _schema(tmp_path / "a" / "mlflow.db")
+    time.sleep(0.01)
+    _create_sqlite_schema(tmp_path / "b" / "mlflow.db")  # copied
+    a, b = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
+    assert _schema(a) == _schema(b)
+    name, location, stage, created = _default_experiment(b)
+    assert (name, stage) == ("Default", "active") and created > _default_experiment(a)[3]
+    assert location == _default_experiment(a)[1].replace(str(tmp_path / "a"),
+                                                          str(tmp_path / "b"))
+    assert created >= before
+    uri = f"sqlite:///{b}"
+    experiment_id = prepare_store(uri, "copied")
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(experiment_id)
+    client.log_metric(run.info.run_id, "m", 1.0)
+    assert client.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+    template.write_bytes(b"not a database")  # a broken template: the migrations again
+    (tmp_path / "c").mkdir()
+    _create_sqlite_schema(tmp_path / "c" / "mlflow.db")
+    assert _schema(tmp_path / "c" / "mlflow.db") == _schema(a)
+    monkeypatch.setenv("AL_RESEARCH_SCHEMA_CACHE", "0")
+    assert schema_template() is None
+
+
 # -- servers ----------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_nothing_listening_fails_within_30_seconds_in_one_line(tmp_path):
