@@ -51,3 +51,24 @@ def test_a_histograms_figure_serves_the_next_experiment_and_renders_alike():
     assert np.array_equal(second.render(values, 20, "margin"), image)
     assert not np.array_equal(second.render(values, 30, "margin"), image)  # its caption
     second.close()
+
+
+def test_a_learning_curve_draws_each_runs_lines_on_shared_axes():
+    from matplotlib.colors import to_rgb
+
+    steps = list(range(10, 410, 10))
+    test = list(np.linspace(0.42, 0.9, 40))
+    curves = {"test": test, "validation": list(np.linspace(0.45, 0.8, 40))}
+    assert plots.curve_limits(steps, curves) == ((0.0, 400 * 1.03), (0.4, 1.0))
+    plots._CURVES.clear()
+    image = plots.learning_curve_image(steps, curves, "a: accuracy by labels spent")
+    figure = next(iter(plots._CURVES.values()))
+    x, y = figure.ax.transData.transform((200, test[19])).round().astype(int)
+    patch = image[figure.fig.canvas.get_width_height()[1] - y - 2:][:5, x - 2:x + 3]
+    blue = np.array([round(255 * c) for c in to_rgb("tab:blue")])
+    assert (np.abs(patch.astype(int) - blue).sum(axis=2) < 60).any()  # the test line is there
+    again = plots.learning_curve_image(steps, {k: v[::-1] for k, v in curves.items()}, "b")
+    assert len(plots._CURVES) == 1 and again.shape == image.shape  # the same axes, kept
+    assert not np.array_equal(again, image)
+    assert np.array_equal(plots.learning_curve_image(steps, curves, "a: accuracy by labels "
+                                                     "spent"), image)  # drawn alike again

@@ -20,6 +20,7 @@ import numpy as np
 from al_research.experiment.loop import Round
 from al_research.process.signals import shielded
 from al_research.tracking import plots
+from al_research.tracking.images import palette_image
 from al_research.tracking.names import Metric
 from al_research.tracking.recorder import RunRecorder
 
@@ -85,11 +86,11 @@ class RoundLog:
         last = self.rounds[-1]
         self.recorder.log_metrics({Metric.FINAL_TEST_ACCURACY: last.test_accuracy,
                                    Metric.FINAL_VAL_ACCURACY: last.val_accuracy})
-        self.recorder.log_figure(
-            plots.learning_curve(
+        self.recorder.log_image(
+            palette_image(plots.learning_curve_image(
                 [r.n_labelled for r in self.rounds],
                 {"test": [r.test_accuracy for r in self.rounds],
                  "validation": [r.val_accuracy for r in self.rounds]},
-                title=f"{self.title}: accuracy by labels spent"),
+                title=f"{self.title}: accuracy by labels spent"), colors=64),
             "plots/learning_curve.png")
         return last

@@ -192,6 +192,67 @@ def learning_curve(
     return fig
 
 
+class _CurveAxes:
+    """A learning curve's figure for one set of curves and axis limits: everything but the
+    lines, the legend over them and the title drawn once and kept (`background`)."""
+
+    def __init__(self, names: tuple[str, ...], xlim: tuple[float, float],
+                 ylim: tuple[float, float]) -> None:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.fig = Figure(figsize=(6.4, 4.2), dpi=100)
+        FigureCanvasAgg(self.fig)
+        self.ax = self.fig.add_axes((0.1, 0.11, 0.87, 0.81))
+        self.lines = [self.ax.plot([], [], marker=".", label=name, animated=True)[0]
+                      for name in names]
+        self.ax.set_xlim(*xlim)
+        self.ax.set_ylim(*ylim)
+        self.ax.set_xlabel("labelled pool items")
+        self.ax.set_ylabel("accuracy")
+        self.ax.grid(alpha=0.3)
+        self.legend = self.ax.legend(loc="lower right")  # drawn over the lines, as before
+        self.legend.set_animated(True)
+        self.title = self.ax.set_title("", fontsize=10)
+        self.title.set_animated(True)
+        self.fig.canvas.draw()
+        self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+
+
+_CURVES: dict[tuple, _CurveAxes] = {}  # a process's figures, by curves and limits
+
+
+def curve_limits(steps: Sequence[int], curves: dict[str, Sequence[float]]
+                 ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(x, y) limits: labels from 0 to the last step (3% margin); accuracy from the tenth
+    below the lowest value to 1, so a sweep's runs share a handful of figures."""
+    values = np.asarray([v for c in curves.values() for v in c], np.float64)
+    values = values[np.isfinite(values)]
+    low = float(np.floor(values.min() * 10) / 10) if len(values) else 0.0
+    last = max(steps) if len(steps) else 1
+    return (0.0, last * 1.03), (max(0.0, min(low, 0.9)), 1.0)
+
+
+def learning_curve_image(steps: Sequence[int], curves: dict[str, Sequence[float]],
+                         title: str) -> np.ndarray:
+    """Accuracy against labels spent, one line per curve, as (height, width, 3) pixels: the
+    axes, grid and legend drawn once per process for a set of curves and limits
+    (`curve_limits`), each run's lines and title drawn over a copy (~5 ms, not ~40 ms)."""
+    xlim, ylim = curve_limits(steps, curves)
+    key = (tuple(curves), xlim, ylim)
+    figure = _CURVES.get(key)
+    if figure is None:
+        figure = _CURVES[key] = _CurveAxes(tuple(curves), xlim, ylim)
+    canvas = figure.fig.canvas
+    canvas.restore_region(figure.background)
+    for line, values in zip(figure.lines, curves.values(), strict=True):
+        line.set_data(steps, values)
+        figure.ax.draw_artist(line)
+    figure.ax.draw_artist(figure.legend)
+    figure.title.set_text(title)
+    figure.ax.draw_artist(figure.title)
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
 GRID_SCALE = 4  # each centroid pixel as a 4 x 4 block
 TITLE_HEIGHT = 14  # pixels above each tile for its title
 
