@@ -7,8 +7,15 @@ import numpy as np
 from al_research.tracking import plots
 
 
+def _rgb(picture) -> np.ndarray:
+    assert picture.mode == "P" and len(picture.getcolors()) <= 16  # 16 colours, as logged
+    return np.asarray(picture.convert("RGB"))
+
+
 def _bar_top(image: np.ndarray, figure, value: float, color: np.ndarray) -> int | None:
     """The highest pixel row of the bar over `value` (None: no bar there)."""
+    if not isinstance(image, np.ndarray):
+        image = _rgb(image)
     column = int(figure.column(value))
     rows = np.flatnonzero((image[:, column] == color).all(axis=1))
     return int(rows.min()) if len(rows) else None
@@ -18,7 +25,7 @@ def test_a_histogram_paints_each_bins_share_and_the_mean_on_its_axes():
     histogram = plots.ConfidenceHistogram()
     figure = histogram._figure
     values = np.array([0.12] * 30 + [0.62] * 10)  # shares 0.75 (bin 2) and 0.25 (bin 12)
-    image = histogram.render(values, 40)
+    image = _rgb(histogram.render(values, 40))
     assert image.shape == (figure.height, figure.width, 3) and image.dtype == np.uint8
     top = 1.0  # the y-limit a largest share of 0.75 takes
     assert _bar_top(image, figure, 0.125, figure.color) == figure.row(0.75, top)
@@ -43,13 +50,13 @@ def test_a_histogram_paints_each_bins_share_and_the_mean_on_its_axes():
 def test_a_histograms_figure_serves_the_next_experiment_and_renders_alike():
     first = plots.ScoreHistogram()
     values = np.linspace(0.0, 3.0, 500)
-    image = first.render(values, 20, "margin")
+    image = _rgb(first.render(values, 20, "margin"))
     figure = first._figure
     first.close()
     second = plots.ScoreHistogram()
     assert second._figure is figure  # handed back by close(), taken by the next
-    assert np.array_equal(second.render(values, 20, "margin"), image)
-    assert not np.array_equal(second.render(values, 30, "margin"), image)  # its caption
+    assert np.array_equal(_rgb(second.render(values, 20, "margin")), image)
+    assert not np.array_equal(_rgb(second.render(values, 30, "margin")), image)  # caption
     second.close()
 
 

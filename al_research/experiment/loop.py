@@ -123,7 +123,7 @@ def fit_and_measure(
         test_x, test_y, val_x, val_y = held_out.tensors()
         test_accuracy = model.score(test_x, test_y)
         val_accuracy = model.score(val_x, val_y)
-    confidence = proba.max(axis=1) if len(proba) else np.empty(0, np.float32)
+        confidence = proba.max(axis=1) if len(proba) else np.empty(0, np.float32)
     result = Round(
         n_labelled=len(pool.indices),
         test_accuracy=test_accuracy,

@@ -98,6 +98,9 @@ class PrepareMlflowStore(Callback):
         from al_research.sweeps.progress import duration, say
 
         started = time.monotonic()
+        # the parallel launcher's workers start importing TensorFlow now (~4 s), while this
+        # process composes and checks the jobs (a config error stops them with the sweep)
+        workers.prestart(config.hydra.launcher)
         try:
             jobs = _job_configs(config)
         except Exception as error:
@@ -106,9 +109,6 @@ class PrepareMlflowStore(Callback):
             raise Abort(config_error_line(error), CONFIG_EXIT) from error
         for num, overrides, job in jobs:
             _check(job, f"job #{num} ({describe(overrides)}): " if len(jobs) > 1 else "")
-        # the configs are valid: the parallel launcher's workers can start importing now,
-        # while this process reaches the store and opens the sweep's run
-        workers.prestart(config.hydra.launcher)
         stores = {(j.tracking.uri, j.tracking.experiment_name): j for _, _, j in jobs}
         for job in stores.values():
             _check_store(job)

@@ -9,10 +9,11 @@ milliseconds, and a worker started again after one died costs nothing either. Th
 imports: it never runs TensorFlow, so a forked worker starts TensorFlow's runtime (threads,
 devices) itself, as a fresh process would.
 
-The server is started as early as possible (`prestart`, called when the sweep's configs have
-been checked), so its imports overlap the sweep's own set-up (its MLflow parent run, the store
-check). Hydra's own `hydra/launcher=joblib` gets the same workers (its loky pool follows the
-start method set here), without the `parallel` launcher's resilience.
+The server is started as early as possible (`prestart`, the first thing the sweep's start does),
+so its imports overlap the sweep's own set-up (composing and checking every job's config, the
+store check, its MLflow parent run); a config error stops it with the sweep. Hydra's own
+`hydra/launcher=joblib` gets the same workers (its loky pool follows the start method set here),
+without the `parallel` launcher's resilience.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class BackgroundImages:
         self._tagged = False
         self._last_upload = time.monotonic()
 
-    def _log(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
+    def _log(self, image, key: str, step: int, timestamp: int) -> None:
         if self._cancelled:
             return
         try:
@@ -69,13 +69,14 @@ class BackgroundImages:
             self._cancelled = True
             raise
 
-    def _write(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
+    def _write(self, image, key: str, step: int, timestamp: int) -> None:
+        """`image`: an RGB array (made a 16-colour image here) or a PIL image, as it is."""
         from mlflow.tracking.multimedia import compress_image_size
 
         if self._staging is None:
             self._staging = Path(tempfile.mkdtemp(prefix="al-research-images-"))
         name = f"{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
-        picture = palette_image(image)
+        picture = image if _is_pil(image) else palette_image(image)
         picture.save(self._staging / f"{name}.png", compress_level=1)
         compress_image_size(picture).save(self._staging / f"{name}+compressed.webp",
                                           lossless=True, method=0, quality=0)
@@ -95,11 +96,12 @@ class BackgroundImages:
         for path in files:
             path.unlink()
 
-    def submit(self, image: np.ndarray, key: str, step: int, timestamp: int) -> None:
+    def submit(self, image, key: str, step: int, timestamp: int) -> None:
         if not KEY.fullmatch(key):
             raise ValueError(f"image key {key!r}: letters, digits, _ - . / and spaces only")
         self._slots.acquire()
-        future = self._pool.submit(self._log, np.array(image), key, step, timestamp)  # a copy:
+        image = image.copy() if _is_pil(image) else np.array(image)  # a copy:
+        future = self._pool.submit(self._log, image, key, step, timestamp)
         future.add_done_callback(lambda _: self._slots.release())  # the caller reuses its buffer
         self._futures.append(future)
 
@@ -118,6 +120,10 @@ class BackgroundImages:
             if self._staging is not None:
                 shutil.rmtree(self._staging, ignore_errors=True)
                 self._staging = None
+
+
+def _is_pil(image) -> bool:
+    return hasattr(image, "getpalette")
 
 
 def pil_image(image):

@@ -33,15 +33,27 @@ class _HistogramFigure:
         self.edges = edges
         self.color = np.array([round(255 * c) for c in to_rgb(color)], np.uint8)
         self.line = np.array([round(255 * c) for c in to_rgb("tab:orange")], np.uint8)
-        self.backgrounds: dict[float, np.ndarray] = {}
+        self.backgrounds: dict[float, tuple[np.ndarray, list[int]]] = {}
         self.width, self.height = (int(v) for v in self.fig.canvas.get_width_height())
 
-    def background(self, top: float) -> np.ndarray:
-        """The empty axes with y up to `top`, as (height, width, 3) pixels (drawn once)."""
+    # palette entries of a round's own marks, after the background's 13 colours
+    BAR, LINE, INK = 13, 14, 15
+
+    def background(self, top: float) -> tuple[np.ndarray, list[int]]:
+        """The empty axes with y up to `top` as a 16-colour image, drawn and quantised once:
+        (height, width) palette indices, the palette (the bars', line's and text's colours
+        last)."""
         if top not in self.backgrounds:
+            from PIL import Image
+
             self.ax.set_ylim(0, top)
             self.fig.canvas.draw()
-            self.backgrounds[top] = np.asarray(self.fig.canvas.buffer_rgba())[..., :3].copy()
+            rgb = np.asarray(self.fig.canvas.buffer_rgba())[..., :3]
+            quantised = Image.fromarray(rgb).quantize(self.BAR, method=Image.Quantize.FASTOCTREE)
+            palette = (quantised.getpalette() or [])[: 3 * self.BAR]
+            palette += [0] * (3 * self.BAR - len(palette))
+            palette += [*self.color.tolist(), *self.line.tolist(), 0, 0, 0]
+            self.backgrounds[top] = (np.asarray(quantised).copy(), palette)
         return self.backgrounds[top]
 
     def row(self, share: np.ndarray | float, top: float) -> np.ndarray:
@@ -59,15 +71,16 @@ class _HistogramFigure:
 class _BlitHistogram:
     """A histogram of values in [0, 1] over the unlabelled pool, one small image per round.
 
-    A round costs a few array operations, not a render (~0.2 ms instead of ~2 ms): the axes,
-    ticks and labels are drawn by matplotlib once per y-range and kept as pixels; each round
-    copies them and paints its own marks: the bars (filled columns), a dashed line at the mean
-    and a caption (PIL, in matplotlib's font). The y-axis is the share of the unlabelled items,
-    so rounds compare although the pool shrinks; its upper limit steps through `Y_LIMITS`, so at
-    most four backgrounds are ever drawn, and a process keeps them for its next experiment (a
-    sweep's jobs, a worker's next job): `close()` hands the figure back instead of destroying
-    it. The figure is pyplot-free with a fixed layout, and 256 pixels wide: the size of the
-    thumbnail MLflow keeps beside each image, so the UI shows it unscaled.
+    A round costs a few array operations, not a render (~0.3 ms instead of ~2 ms): the axes,
+    ticks and labels are drawn by matplotlib once per y-range and kept as a 16-colour image;
+    each round copies its palette indices and paints its own marks: the bars (filled columns), a
+    dashed line at the mean and a caption (PIL, in matplotlib's font); the result is the palette
+    image MLflow gets (no quantising per round). The y-axis is the share of the unlabelled
+    items, so rounds compare although the pool shrinks; its upper limit steps through
+    `Y_LIMITS`, so at most four backgrounds are ever drawn, and a process keeps them for its
+    next experiment (a sweep's jobs, a worker's next job): `close()` hands the figure back
+    instead of destroying it. The figure is pyplot-free with a fixed layout, and 256 pixels
+    wide: the size of the thumbnail MLflow keeps beside each image, so the UI shows it unscaled.
     """
 
     Y_LIMITS = (0.1, 0.25, 0.5, 1.0)
@@ -99,7 +112,8 @@ class _BlitHistogram:
             cls._font.append(ImageFont.truetype(path, size=round(8 * 80 / 72)))
         return cls._font[0]
 
-    def _render(self, values: np.ndarray, caption: str) -> np.ndarray:
+    def _render(self, values: np.ndarray, caption: str):
+        """The round's image: a 16-colour PIL image (what MLflow is given, no quantising)."""
         from PIL import Image, ImageDraw
 
         if self._figure is None:
@@ -108,7 +122,8 @@ class _BlitHistogram:
         counts, _ = np.histogram(values, bins=self.edges)
         share = counts / max(1, len(values))
         top = next(lim for lim in self.Y_LIMITS if share.max() <= lim * 0.98 or lim == 1.0)
-        image = f.background(top).copy()
+        indices, palette = f.background(top)
+        image = indices.copy()
         bottom = int(f.row(0.0, top))
         # each pixel column's bin (-1 outside the axes) and the row its bar starts at
         lefts = f.column(self.edges)
@@ -117,20 +132,21 @@ class _BlitHistogram:
         bins[(columns < lefts[0]) | (columns >= lefts[-1])] = -1
         starts = np.where(bins >= 0, f.row(share, top)[np.clip(bins, 0, N_BINS - 1)], bottom)
         rows = np.arange(f.height)[:, None]
-        image[(rows >= starts[None, :]) & (rows < bottom)] = f.color
+        image[(rows >= starts[None, :]) & (rows < bottom)] = f.BAR
         mean = float(np.mean(values)) if len(values) else float("nan")
         if np.isfinite(mean):
             column = int(f.column(mean))
             line = np.arange(int(f.row(top, top)), bottom)
             on, off = self.DASH
             line = line[(line - line[0]) % (on + off) < on] if len(line) else line
-            image[line, column] = f.line
-        picture = Image.fromarray(image)
+            image[line, column] = f.LINE
+        picture = Image.fromarray(image, mode="P")
+        picture.putpalette(palette)
         (x0, y0), (x1, y1) = f.ax.get_window_extent().get_points()
         ImageDraw.Draw(picture).multiline_text(
             (x0 + 0.03 * (x1 - x0), f.height - (y0 + 0.95 * (y1 - y0))), caption,
-            font=self.font(), fill=(0, 0, 0), spacing=1)
-        return np.array(picture)
+            font=self.font(), fill=f.INK, spacing=1)
+        return picture
 
     def close(self) -> None:
         if self._figure is not None:
@@ -144,7 +160,7 @@ class ConfidenceHistogram(_BlitHistogram):
     TITLE = "unlabelled pool confidence (dashed: mean)"
     XLABEL = "max softmax probability"
 
-    def render(self, confidence: np.ndarray, n_labelled: int) -> np.ndarray:
+    def render(self, confidence: np.ndarray, n_labelled: int):
         return self._render(confidence, f"{n_labelled} labels")
 
 
@@ -157,7 +173,7 @@ class ScoreHistogram(_BlitHistogram):
     XLABEL = "score (0: lowest, 1: highest, labelled first)"
     COLOR = "tab:green"
 
-    def render(self, scores: np.ndarray, n_labelled: int, name: str) -> np.ndarray:
+    def render(self, scores: np.ndarray, n_labelled: int, name: str):
         values = np.asarray(scores, dtype=np.float64)
         values = values[np.isfinite(values)]
         low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
