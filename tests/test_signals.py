@@ -76,6 +76,22 @@ def test_a_signal_held_by_a_shield_stays_first_when_another_lands_as_the_shield_
     assert stopped.value.signum == signal.SIGINT  # the first one decides the exit (130)
 
 
+def test_a_signal_landing_while_the_first_ones_handler_runs_does_not_take_its_place(
+        monkeypatch):
+    """Python runs a signal's handler inside another's when it lands while that one runs (its
+    log line, say): the first signal still decides the exit (the e2e test's rare 143)."""
+    from al_research.process import signals
+
+    def warning(*args: object) -> None:  # the first handler is logging when SIGTERM lands
+        monkeypatch.setattr(signals.log, "warning", lambda *a: None)
+        signals._handler(signal.SIGTERM, None)
+
+    with pytest.raises(Terminated) as stopped, stop_on_signals():
+        monkeypatch.setattr(signals.log, "warning", warning)
+        signals._handler(signal.SIGINT, None)
+    assert stopped.value.signum == signal.SIGINT and signals._state.count == 2
+
+
 def test_the_third_signal_forces_the_process_down(tmp_path):
     """A job that ignores the stop (stuck in cleanup) still dies on the third signal."""
     script = tmp_path / "stuck.py"

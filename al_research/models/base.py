@@ -93,7 +93,9 @@ class Learner(Protocol):
     """A classifier the active-learning loop can train and query.
 
     `x` arrays are float32 feature rows of shape (n, prod(input_shape)) (flattened, as the data
-    split keeps them); a model that needs images reshapes them itself.
+    split keeps them); a model that needs images reshapes them itself. The loop hands them over
+    as TensorFlow tensors (the pool and the held-out sets are copied to the device once): `x`
+    and `y` are anything `np.asarray` takes.
     """
 
     Params: ClassVar[type]

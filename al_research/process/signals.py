@@ -68,6 +68,7 @@ class _State:
         self.raised: Terminated | None = None  # the one Terminated raised
         self.pending: Terminated | None = None  # held back by a shield
         self.shield = 0  # nesting of shielded()
+        self.handling = 0  # signal handlers running (a later one can run inside an earlier)
 
 
 _state = _State()
@@ -96,14 +97,20 @@ def _force(signum: int) -> None:
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    _state.count += 1
-    if _state.count >= FORCE_AFTER:
-        _force(signum)
-        return
-    if _state.raised is None and _state.pending is None:
-        log.warning("%s received: ending the run as KILLED after saving what it measured",
-                    signal_name(signum))
-    _raise_or_hold(Terminated(signum))
+    _state.handling += 1  # first: Python may run a second signal's handler inside this one
+    try:
+        _state.count += 1
+        if _state.count >= FORCE_AFTER:
+            _force(signum)
+            return
+        if _state.handling > 1:  # it landed while an earlier signal's handler ran (logging,
+            return  # say): that one is the first and raises when this returns
+        if _state.raised is None and _state.pending is None:
+            log.warning("%s received: ending the run as KILLED after saving what it measured",
+                        signal_name(signum))
+        _raise_or_hold(Terminated(signum))
+    finally:
+        _state.handling -= 1
 
 
 def _chained(previous: Callable[[int, FrameType | None], Any]) -> Callable:
@@ -111,13 +118,18 @@ def _chained(previous: Callable[[int, FrameType | None], Any]) -> Callable:
     requeued") stops the job like SIGTERM and is re-raised once the run has been saved."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        _state.handling += 1
         try:
             previous(signum, frame)
         except BaseException as error:  # noqa: B036  (SystemExit from submitit's requeue)
             _state.count += 1
+            if _state.handling > 1:  # inside an earlier signal's handler: that one is first
+                return
             log.warning("%s from the scheduler: ending the run as KILLED, then %s",
                         signal_name(signum), type(error).__name__)
             _raise_or_hold(Terminated(signum, original=error))
+        finally:
+            _state.handling -= 1
 
     handler.chained = True  # type: ignore[attr-defined]
     return handler
@@ -132,7 +144,7 @@ def stop_on_signals() -> Iterator[None]:
         return
     installed: dict[int, Any] = {}
     if _state.depth == 0:
-        _state.count, _state.raised, _state.pending = 0, None, None
+        _state.count, _state.raised, _state.pending, _state.handling = 0, None, None, 0
     if signal.getsignal(signal.SIGTERM) is not _handler:  # first, or someone took them since
         for signum in (signal.SIGTERM, signal.SIGINT):
             installed[signum] = signal.signal(signum, _handler)
