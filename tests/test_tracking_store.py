@@ -100,7 +100,7 @@ def test_a_new_store_is_a_copy_of_the_first_one_migrated_made_its_own(tmp_path, 
     and time, and take runs; a broken kept copy is migrated over."""
     from mlflow import MlflowClient
 
-    from al_research.tracking.store import _create_sqlite_schema, schema_template
+    from al_research.tracking.schema import create_sqlite_schema, schema_template
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     template = schema_template()
@@ -108,10 +108,10 @@ def test_a_new_store_is_a_copy_of_the_first_one_migrated_made_its_own(tmp_path, 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     before = time.time() * 1000
-    _create_sqlite_schema(tmp_path / "a" / "mlflow.db")  # migrated: kept as the template
+    create_sqlite_schema(tmp_path / "a" / "mlflow.db")  # migrated: kept as the template
     assert template.is_file() and _schema(template) == _schema(tmp_path / "a" / "mlflow.db")
     time.sleep(0.01)
-    _create_sqlite_schema(tmp_path / "b" / "mlflow.db")  # copied
+    create_sqlite_schema(tmp_path / "b" / "mlflow.db")  # copied
     a, b = tmp_path / "a" / "mlflow.db", tmp_path / "b" / "mlflow.db"
     assert _schema(a) == _schema(b)
     name, location, stage, created = _default_experiment(b)
@@ -127,7 +127,7 @@ def test_a_new_store_is_a_copy_of_the_first_one_migrated_made_its_own(tmp_path, 
     assert client.get_run(run.info.run_id).data.metrics == {"m": 1.0}
     template.write_bytes(b"not a database")  # a broken template: the migrations again
     (tmp_path / "c").mkdir()
-    _create_sqlite_schema(tmp_path / "c" / "mlflow.db")
+    create_sqlite_schema(tmp_path / "c" / "mlflow.db")
     assert _schema(tmp_path / "c" / "mlflow.db") == _schema(a)
     monkeypatch.setenv("AL_RESEARCH_SCHEMA_CACHE", "0")
     assert schema_template() is None

@@ -9,13 +9,14 @@ number of processes may create the same fresh store at once.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from al_research.tracking.schema import create_sqlite_schema
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ def _one_line(error: BaseException) -> str:
 
 def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
     """The database's folder can be written and, if the file exists, it opens as SQLite and
-    takes a (rolled-back) write. An absent file is not created here (`_create_sqlite_schema`)."""
+    takes a (rolled-back) write. An absent file is not created here (`schema.py` makes it)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -157,80 +158,6 @@ def check_sqlite(uri: str, path: Path, timeout: float = 10.0) -> None:
         connection.close()
         if target != path:
             target.unlink(missing_ok=True)
-
-
-def _create_sqlite_schema(path: Path) -> None:
-    """Create MLflow's schema in a file of its own, then move it into place atomically: no
-    other process (ours, or an `mlflow ui`) ever sees a half-made store and races to finish it,
-    which can leave a store broken for good ("table ... already exists").
-
-    MLflow's migrations take ~2 s; their result is the same empty database every time for one
-    MLflow version, so the first one made on a machine is kept (`schema_template`) and later
-    stores are copies of it, with the Default experiment's folder and times made theirs."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    fresh = path.with_name(f".{path.name}.creating-{os.getpid()}")
-    fresh.unlink(missing_ok=True)
-    artifacts = str(path.parent / "mlartifacts")
-    template = schema_template()
-    try:
-        if not (template is not None and template.is_file() and _copy_template(
-                template, fresh, artifacts)):
-            fresh.unlink(missing_ok=True)
-            fresh_uri = f"sqlite:///{fresh}"
-            SqlAlchemyStore(fresh_uri, artifacts)  # runs the migrations
-            engine = SqlAlchemyStore._engine_map.pop(fresh_uri, None)
-            if engine is not None:
-                engine.dispose()
-            if template is not None:
-                _keep_template(fresh, template)
-        os.replace(fresh, path)
-    finally:
-        fresh.unlink(missing_ok=True)
-
-
-def schema_template() -> Path | None:
-    """Where this MLflow version's empty store is kept for the next new store: the user's
-    cache folder (`$XDG_CACHE_HOME` or ~/.cache), `al-research/`; None when
-    `AL_RESEARCH_SCHEMA_CACHE=0`."""
-    import mlflow
-
-    if os.environ.get("AL_RESEARCH_SCHEMA_CACHE", "1") == "0":
-        return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return root / "al-research" / f"mlflow-{mlflow.__version__}-empty.db"
-
-
-def _keep_template(fresh: Path, template: Path) -> None:
-    import shutil
-
-    try:
-        template.parent.mkdir(parents=True, exist_ok=True)
-        part = template.with_name(f".{template.name}.{os.getpid()}")
-        shutil.copyfile(fresh, part)
-        os.replace(part, template)  # whole or absent, whoever else writes it
-    except OSError as error:  # a read-only home: every new store runs the migrations
-        log.debug("could not keep MLflow's empty schema in %s: %s", template, error)
-
-
-def _copy_template(template: Path, fresh: Path, artifacts: str) -> bool:
-    """`fresh` made a copy of the kept empty store, its Default experiment given `artifacts`
-    (as MLflow's own store would give it) and the time now; False if that failed."""
-    import shutil
-
-    from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
-
-    try:
-        shutil.copyfile(template, fresh)
-        now = int(time.time() * 1000)
-        with contextlib.closing(sqlite3.connect(fresh)) as db, db:
-            db.execute("UPDATE experiments SET artifact_location = ?, creation_time = ?, "
-                       "last_update_time = ? WHERE experiment_id = 0",
-                       (append_to_uri_path(resolve_uri_if_local(artifacts), "0"), now, now))
-        return True
-    except (OSError, sqlite3.Error) as error:
-        log.debug("could not copy MLflow's empty schema from %s: %s", template, error)
-        return False
 
 
 def check_server(uri: str, deadline: float) -> None:
@@ -402,7 +329,7 @@ def prepare_store(uri: str, experiment_name: str, timeout: float = CHECK_SECONDS
         if lock is not None and (not path.exists() or path.stat().st_size == 0):
             # creating the schema is local work (MLflow's migrations: seconds, more on a busy
             # machine), not a sign of an unreachable store: it gets its own, longer, deadline
-            _with_deadline(lambda: _create_sqlite_schema(path),
+            _with_deadline(lambda: create_sqlite_schema(path),
                            time.monotonic() + SCHEMA_SECONDS, uri, SCHEMA_SECONDS)
         deadline = max(deadline, time.monotonic() + min(timeout, 10.0))
         experiment_id = _with_deadline(
