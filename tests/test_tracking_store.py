@@ -78,11 +78,16 @@ def test_processes_creating_one_fresh_store_at_once_leave_it_usable(tmp_path):
 
 
 def _schema(path: Path) -> tuple:
+    """Tables with their columns, indexes, the migration and the workspace: what two migrated
+    stores share (the text of a CHECK constraint lists an enum's values in set order, which
+    differs between processes)."""
     import sqlite3
 
     with sqlite3.connect(path) as db:
-        return (sorted(db.execute("SELECT type, name, sql FROM sqlite_master").fetchall()),
-                db.execute("SELECT version_num FROM alembic_version").fetchall(),
+        names = sorted(db.execute("SELECT type, name, tbl_name FROM sqlite_master").fetchall())
+        columns = {name: db.execute(f'PRAGMA table_info("{name}")').fetchall()
+                   for kind, name, _ in names if kind == "table"}
+        return (names, columns, db.execute("SELECT version_num FROM alembic_version").fetchall(),
                 db.execute("SELECT * FROM workspaces").fetchall())
 
 
