@@ -16,12 +16,14 @@ temporary directory:
 - `make run`: `python -m al_research experiment=article_seeds` (60 jobs; `--quick`: 6);
 - `lc vs random`: least-confident and random, 50 seeds, clustering off, the parallel launcher
   (100 jobs; `--quick`: 4);
-- `reference`: a minimal TensorFlow loop in this process, on a sweep worker's share of the
-  cores (TF threads: cores / 2, as each of the parallel launcher's workers has): softmax
-  regression (x W + b), Adam
-  (lr 0.1) written out, full-batch epochs in one compiled while-loop, early stopping on the
-  validation accuracy (patience 10, best weights restored), warm-started, 40 rounds of the 10
-  least confident; no logging, no harness; the median of seeds 1-5 after a warm-up seed.
+- `reference`: a minimal TensorFlow loop, in as many child processes at once as a sweep has
+  workers (the machine loaded as in a sweep), each on a sweep worker's share of the cores (TF
+  threads: cores / 2): softmax regression (x W + b) from zero weights (the article's, the
+  harness's), Adam (lr 0.1) as Keras writes it, full-batch epochs in one compiled while-loop,
+  early stopping on the validation accuracy (patience 10, best weights restored), warm-started,
+  the harness's initial set for the seed, 40 rounds of the 10 least confident; no logging, no
+  harness; seeds 1-5 after a warm-up seed, per seed the median over the processes, compared
+  with `make run`'s least-confident jobs of the same seeds.
 
 Each child runs with `AL_RESEARCH_TIMINGS` set: the harness then records its phases
 (al_research/process/timings.py, which lists them); a phase's own time is its wall time minus
