@@ -100,3 +100,19 @@ def test_a_copy_that_differs_from_hydras_is_said_and_every_job_composed_by_hydra
     assert len(calls) == 2 + 3  # the template, the compared one, then every job
     _same(configs, hydra, master, jobs)
     assert {c.model.lr for c in configs} == {0.1}
+
+
+def test_if_hydras_internals_moved_every_job_is_composed_by_hydra(sweep, monkeypatch, caplog):
+    from al_research.sweeps import composed
+
+    loader, master, jobs, calls, hydra = sweep(["seed=range(0,3)"])
+
+    def moved(*args):
+        raise AttributeError("'ConfigLoaderImpl' has no attribute '_apply_overrides_to_config'")
+
+    monkeypatch.setattr(composed, "_derive", moved)
+    with caplog.at_level(logging.WARNING, logger=composed.__name__):
+        configs = composed.compose_all(loader, master, jobs)
+    assert "from copies failed (AttributeError" in caplog.text
+    _same(configs, hydra, master, jobs)
+    assert [c.seed for c in configs] == [0, 1, 2]

@@ -76,6 +76,7 @@ def test_step_images_logged_in_the_background_land_as_mlflow_step_images(store_u
     assert sorted((key, ext) for key, _, ext, kind in parts if kind == "compressed") == [
         ("by_mlflow", "webp"), *[("hist", "webp")] * 3]
     assert client.get_run(run_id).data.tags["mlflow.loggedImages"] == "True"
+    assert len({"+" if "+step+" in p else "%" for p in paths}) == 1  # MLflow's own separator
     from PIL import Image
 
     first = next(p for p in paths if "+step+10+" in p and p.endswith(".png"))

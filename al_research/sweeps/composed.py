@@ -129,12 +129,23 @@ def _as_force_add(override: Any) -> Any:
 
 def compose_all(loader: Any, master: Any, jobs: Sequence[Sequence[str]]) -> list[Any]:
     """Each job's config, equal to `loader.load_sweep_config(master, job)` for every job (see
-    the module's docstring), composing one job per combination of config-group choices."""
+    the module's docstring), composing one job per combination of config-group choices. The
+    copies use Hydra's internals (its override records, its values' setter): if a Hydra
+    release moved them, every job is composed by Hydra, with a warning."""
+    if not jobs:
+        return []
+    try:
+        return _from_copies(loader, master, jobs)
+    except (AttributeError, ImportError, TypeError) as error:
+        log.warning("Composing a sweep's jobs from copies failed (%s: %s): every job is "
+                    "composed by Hydra", type(error).__name__, error)
+        return [loader.load_sweep_config(master, list(job)) for job in jobs]
+
+
+def _from_copies(loader: Any, master: Any, jobs: Sequence[Sequence[str]]) -> list[Any]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    if not jobs:
-        return []
     hydra_overrides = list(OmegaConf.to_container(master.hydra.overrides.hydra))
     parser = OverridesParser.create()
     config_name = master.hydra.job.config_name

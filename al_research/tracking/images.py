@@ -3,6 +3,7 @@ images the way MLflow's `log_image` converts them."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import tempfile
@@ -30,7 +31,8 @@ class BackgroundImages:
     """Step images in MLflow's own layout, encoded on one background thread, uploaded in batches.
 
     What `MlflowClient.log_image(key=, step=)` writes, and what the UI reads: for each image
-    `images/<key>+step+<step>+timestamp+<ms>+<uuid>.png` and a `...+compressed.webp` thumbnail
+    `images/<key>+step+<step>+timestamp+<ms>+<uuid>.png` (`%` for `+` with an MLflow before 3.x's
+    issue 21085: `separator`) and a `...+compressed.webp` thumbnail
     (MLflow's own `compress_image_size`), and the run's `mlflow.loggedImages` tag. MLflow's call
     costs ~7 ms of CPU an image (its WebP thumbnail at the slowest setting, two artifact calls, the
     tag written again each time): 80 images, ~0.55 s a job, taken from the other jobs of a sweep.
@@ -75,10 +77,12 @@ class BackgroundImages:
 
         if self._staging is None:
             self._staging = Path(tempfile.mkdtemp(prefix="al-research-images-"))
-        name = f"{key.replace('/', '~')}+step+{step}+timestamp+{timestamp}+{uuid.uuid4()}"
+        sep = separator()
+        name = sep.join([key.replace("/", "~"), "step", str(step), "timestamp", str(timestamp),
+                         str(uuid.uuid4())])
         picture = image if _is_pil(image) else palette_image(image)
         picture.save(self._staging / f"{name}.png", compress_level=1)
-        compress_image_size(picture).save(self._staging / f"{name}+compressed.webp",
+        compress_image_size(picture).save(self._staging / f"{name}{sep}compressed.webp",
                                           lossless=True, method=0, quality=0)
 
     def _upload(self) -> None:
@@ -120,6 +124,21 @@ class BackgroundImages:
             if self._staging is not None:
                 shutil.rmtree(self._staging, ignore_errors=True)
                 self._staging = None
+
+
+@functools.lru_cache(maxsize=1)
+def separator() -> str:
+    """What the installed MLflow puts between a step image's name parts: "+" (MLflow 3.x since
+    its issue 21085; its UI reads both) or "%" (earlier): read from its own `log_image`."""
+    import inspect
+
+    from mlflow import MlflowClient
+
+    try:
+        source = inspect.getsource(MlflowClient.log_image)
+    except (OSError, TypeError):
+        return "+"
+    return "%" if "%step%" in source and "+step+" not in source else "+"
 
 
 def _is_pil(image) -> bool:
