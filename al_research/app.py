@@ -25,14 +25,14 @@ register_resolvers()  # ${al_research.unique_dir:...} in hydra.sweep.dir
 
 
 def run_job(cfg: DictConfig) -> float:
-    """One job: checks, resume, then the experiment (which loads TensorFlow)."""
-    from al_research.errors import check_job_config
+    """One job: the store, resume, then the experiment (which loads TensorFlow). Its config was
+    checked whole before it started (`sweeps.callbacks.PrepareMlflowStore`: a run's before the
+    run, a sweep's jobs all before the first); `run` checks its ranges again as it reads it."""
     from al_research.process.timings import phase
     from al_research.sweeps.resume import skip_if_finished
     from al_research.tracking.store import prepare_store, resolve_tracking_uri
 
     with phase("job_setup"):
-        check_job_config(cfg)  # a sweep checked every job before launching; cheap to repeat
         uri = resolve_tracking_uri(cfg.tracking.uri)
         prepare_store(uri, cfg.tracking.experiment_name)
         sweep, job_num = _sweep_position()

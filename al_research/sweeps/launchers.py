@@ -74,7 +74,6 @@ def _execute(idx: int, overrides: Sequence[str], kept: bytes | None, hydra_conte
     if kept is None:
         return joblib_core.execute_job(idx, overrides, hydra_context, config, task_function,
                                        singleton_state)
-    from hydra.core.hydra_config import HydraConfig
     from hydra.core.utils import run_job
     from omegaconf import open_dict
 
@@ -84,7 +83,7 @@ def _execute(idx: int, overrides: Sequence[str], kept: bytes | None, hydra_conte
     with open_dict(sweep_config):
         sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
         sweep_config.hydra.job.num = idx
-    HydraConfig.instance().set_config(sweep_config)
+    # run_job sets HydraConfig to the job's config first (no need to here)
     return run_job(hydra_context=hydra_context, config=sweep_config,
                    task_function=task_function, job_dir_key="hydra.sweep.dir",
                    job_subdir_key="hydra.sweep.subdir")
