@@ -136,6 +136,17 @@ def test_a_new_store_is_a_copy_of_the_first_one_migrated_made_its_own(tmp_path, 
     assert _schema(tmp_path / "c" / "mlflow.db") == _schema(a)
     monkeypatch.setenv("AL_RESEARCH_SCHEMA_CACHE", "0")
     assert schema_template() is None
+    monkeypatch.delenv("AL_RESEARCH_SCHEMA_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+
+    def homeless() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", homeless)
+    assert schema_template() is None  # no home: every new store migrated, none refused
+    (tmp_path / "d").mkdir()
+    create_sqlite_schema(tmp_path / "d" / "mlflow.db")
+    assert _schema(tmp_path / "d" / "mlflow.db") == _schema(a)
 
 
 # -- servers ----------------------------------------------------------------------------------

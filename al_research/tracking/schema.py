@@ -50,12 +50,15 @@ def create_sqlite_schema(path: Path) -> None:
 def schema_template() -> Path | None:
     """Where this MLflow version's empty store is kept for the next new store: the user's
     cache folder (`$XDG_CACHE_HOME` or ~/.cache), `al-research/`; None when
-    `AL_RESEARCH_SCHEMA_CACHE=0`."""
+    `AL_RESEARCH_SCHEMA_CACHE=0` or when there is no home folder to find."""
     import mlflow
 
     if os.environ.get("AL_RESEARCH_SCHEMA_CACHE", "1") == "0":
         return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except (RuntimeError, KeyError):  # no $HOME and no user entry: migrate every time
+        return None
     return root / "al-research" / f"mlflow-{mlflow.__version__}-empty.db"
 
 
