@@ -255,8 +255,6 @@ class Trainer:
     m: list[Any] = field(default_factory=list)
     v: list[Any] = field(default_factory=list)
     step: Any = None
-    _made: tuple[Any, ...] = field(default=(), repr=False)
-    _made_for: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.spec.stopping not in ("early", "fixed"):
@@ -271,6 +269,12 @@ class Trainer:
             self._val = (tf.zeros([0, d], tf.float32), tf.zeros([0], tf.int64))
         else:
             self._val = (self._rows(self.monitor[0]), self._labels(self.monitor[1]))
+        spec, early = self.spec, self.spec.stopping == "early"
+        # the fit's hyperparameters as tensors, made once: lr, patience, epochs, batch, early
+        self._settings = (tf.constant(spec.lr, tf.float32),
+                          tf.constant(spec.patience if early else spec.max_epochs + 1, tf.int32),
+                          tf.constant(spec.max_epochs, tf.int32),
+                          tf.constant(spec.batch_size or 0, tf.int32), tf.constant(early))
         self.reset()
 
     def _rows(self, x: Any) -> tf.Tensor:
@@ -312,22 +316,9 @@ class Trainer:
         self.fits += 1
         epochs, best_epoch, self.weights, self.m, self.v, self.step = self.compiled.concrete(
             "fit")(x, y, *self._val, self.weights, self.m, self.v, self.step, seed,
-                   *self._settings())
+                   *self._settings)
         return FitInfo(epochs=int(epochs), seconds=time.perf_counter() - start,
                        best_epoch=int(best_epoch))
-
-    def _settings(self) -> tuple[tf.Tensor, ...]:
-        """The fit's hyperparameters as tensors (lr, patience, max_epochs, batch_size, early),
-        made once per spec."""
-        spec = self.spec
-        if self._made_for is not spec:
-            early = spec.stopping == "early"
-            patience = spec.patience if early else spec.max_epochs + 1
-            self._made = (tf.constant(spec.lr, tf.float32), tf.constant(patience, tf.int32),
-                          tf.constant(spec.max_epochs, tf.int32),
-                          tf.constant(spec.batch_size or 0, tf.int32), tf.constant(early))
-            self._made_for = spec
-        return self._made
 
     def _chunked(self, name: str, x: Any) -> np.ndarray:
         fn = self.compiled.concrete(name)

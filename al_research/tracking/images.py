@@ -80,7 +80,7 @@ class BackgroundImages:
         sep = separator()
         name = sep.join([key.replace("/", "~"), "step", str(step), "timestamp", str(timestamp),
                          str(uuid.uuid4())])
-        picture = image if _is_pil(image) else palette_image(image)
+        picture = image if is_pil(image) else palette_image(image)
         picture.save(self._staging / f"{name}.png", compress_level=1)
         compress_image_size(picture).save(self._staging / f"{name}{sep}compressed.webp",
                                           lossless=True, method=0, quality=0)
@@ -104,7 +104,7 @@ class BackgroundImages:
         if not KEY.fullmatch(key):
             raise ValueError(f"image key {key!r}: letters, digits, _ - . / and spaces only")
         self._slots.acquire()
-        image = image.copy() if _is_pil(image) else np.array(image)  # a copy:
+        image = image.copy() if is_pil(image) else np.array(image)  # a copy:
         future = self._pool.submit(self._log, image, key, step, timestamp)
         future.add_done_callback(lambda _: self._slots.release())  # the caller reuses its buffer
         self._futures.append(future)
@@ -141,7 +141,8 @@ def separator() -> str:
     return "%" if "%step%" in source and "+step+" not in source else "+"
 
 
-def _is_pil(image) -> bool:
+def is_pil(image) -> bool:
+    """A PIL image (handed on as it is), not an array."""
     return hasattr(image, "getpalette")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from al_research.process.signals import shielded
 from al_research.tracking import liveness, outages
-from al_research.tracking.images import BackgroundImages, pil_image
+from al_research.tracking.images import BackgroundImages, is_pil, pil_image
 from al_research.tracking.outages import is_outage
 from al_research.tracking.store import StoreUnavailable, _client
 
@@ -156,8 +156,8 @@ class RunRecorder:
         if self.lost is not None:
             return
         timestamp = int(time.time() * 1000)
-        self._images.submit(image if hasattr(image, "getpalette") else np.asarray(image), key,
-                            int(step), timestamp)
+        self._images.submit(image if is_pil(image) else np.asarray(image), key, int(step),
+                            timestamp)
 
     def log_figure(self, figure, artifact_file: str) -> None:
         """A matplotlib figure as an artifact; PNGs with fast zlib settings (~10 ms less)."""
