@@ -87,6 +87,37 @@ def test_step_images_logged_in_the_background_land_as_mlflow_step_images(store_u
     assert pixels.shape[1] == 256 and pixels.max() == 255  # MLflow's thumbnail size, lossless
 
 
+
+def test_step_images_go_straight_into_a_local_artifact_folder(store_uri, tmp_path,
+                                                               monkeypatch):
+    """A run whose artifacts MLflow keeps in a local folder (a SQLite store's) gets its step
+    images written there as they are encoded: no staging folder, no upload; the UI's tag comes
+    with the run when it is asked for at creation (`images_tagged`), else is set once."""
+    import tempfile
+
+    from al_research.tracking import mlflow_run, prepare_store
+    from al_research.tracking.images import local_artifact_dir
+    from al_research.tracking.names import Tag
+
+    staged = []
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda *a, **k: staged.append(1) or str(tmp_path))
+    experiment_id = prepare_store(store_uri, "al-research")
+    client = MlflowClient(tracking_uri=store_uri)
+    for tags in ({Tag.LOGGED_IMAGES: "True"}, {}):
+        with mlflow_run(store_uri, experiment_id, "direct", tags) as recorder:
+            run_id = recorder.run_id
+            folder = local_artifact_dir(client.get_run(run_id).info.artifact_uri)
+            assert folder is not None
+            recorder.log_image(np.full((30, 256, 3), 90, np.uint8), key="hist", step=10)
+            recorder._images._futures[0].result()
+            files = sorted(p.name for p in (folder / "images").iterdir())
+            assert sorted(f.rsplit(".", 1)[1] for f in files) == ["png", "webp"]  # before the end
+        assert sorted(a.path.rsplit("/", 1)[1] for a in client.list_artifacts(
+            run_id, "images")) == files
+        assert client.get_run(run_id).data.tags[Tag.LOGGED_IMAGES] == "True"
+    assert not staged
+    assert local_artifact_dir("mlflow-artifacts:/1/abc/artifacts") is None  # a server's
+
 def test_step_images_are_uploaded_while_the_run_goes_and_the_staging_folder_removed(
         store_uri):
     from al_research.tracking import prepare_store

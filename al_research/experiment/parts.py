@@ -108,6 +108,8 @@ def run_tags(conf: Config, ground_truth: bool, stage_tags: dict[str, str], devic
         Tag.GROUND_TRUTH: flag(ground_truth),
         Tag.SUMMARY: flag(False),  # so `tags.summary != 'true'` selects the experiment runs
         Tag.DEVICE: device,
+        # the rounds' histograms are step images: the tag set with the run, not by a call
+        **({Tag.LOGGED_IMAGES: "True"} if conf.tracking.histograms else {}),
         **{f"strategy.{k}": v for k, v in flatten(dict(conf.strategy.params)).items()},
         **stage_tags,
     }

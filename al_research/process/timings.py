@@ -61,9 +61,11 @@ def phase(name: str) -> Iterator[None]:
         yield
         return
     start, wall, cpu = time.time(), time.perf_counter(), time.process_time()
+    _OUT.depth += 1
     try:
         yield
     finally:
+        _OUT.depth -= 1
         record(name, start, time.perf_counter() - wall, time.process_time() - cpu, folder)
 
 
@@ -95,11 +97,30 @@ def record(name: str, start: float, wall: float, cpu: float, folder: Path | None
     folder = folder or _folder()
     if folder is None:
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"phase": name, "start": start, "wall": wall, "cpu": cpu,
-                       "pid": os.getpid(), **({"label": label} if label else {})})
-    with open(folder / f"{os.getpid()}.jsonl", "a") as out:
-        out.write(line + "\n")
+    _OUT.lines.append(json.dumps({"phase": name, "start": start, "wall": wall, "cpu": cpu,
+                                  "pid": os.getpid(), **({"label": label} if label else {})}))
+    if _OUT.depth == 0:  # an outermost phase ended: its lines (and its nested ones') written
+        _OUT.write(folder)
+
+
+class _Lines:
+    """A process's phase lines, written when its outermost phase ends (a job's ~250 phases:
+    one file write, not an open and close each, which the breakdown counted as the job's)."""
+
+    def __init__(self) -> None:
+        self.depth = 0  # phases open now
+        self.lines: list[str] = []
+
+    def write(self, folder: Path) -> None:
+        if not self.lines:
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{os.getpid()}.jsonl", "a") as out:
+            out.write("\n".join(self.lines) + "\n")
+        self.lines.clear()
+
+
+_OUT = _Lines()
 
 
 _END: list[Mark] = []

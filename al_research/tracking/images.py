@@ -39,14 +39,17 @@ class BackgroundImages:
     Here an image costs ~1 ms: a 16-colour PNG (zlib level 1), a lossless WebP at the fastest
     setting (smaller than MLflow's lossy one for these flat plots), both into a staging folder,
     uploaded by one `log_artifacts` call every `upload_seconds` and at `close()`; the tag is set
-    once.
+    once (`tagged`: the run was created with it). When the run's artifacts are a local folder
+    (`local_artifact_dir`: a SQLite store's, or a server's without proxied artifacts), the files
+    are written straight into its `images/` instead: no copy, no deletion, ~0.8 ms less an image.
 
     At most `max_pending` images wait to be encoded; `close()` waits for all, uploads what is
     left and re-raises the first error (after which the images still waiting are dropped).
     """
 
     def __init__(self, client, run_id: str, max_pending: int = 16,
-                 upload_seconds: float = 5.0) -> None:
+                 upload_seconds: float = 5.0, artifact_dir: Path | None = None,
+                 tagged: bool = False) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._mlflow = client
@@ -56,8 +59,9 @@ class BackgroundImages:
         self._slots = threading.BoundedSemaphore(max_pending)
         self._futures: list = []
         self._cancelled = False  # after a failure, the images still waiting are dropped
+        self._direct = artifact_dir / "images" if artifact_dir is not None else None
         self._staging: Path | None = None  # made with the first image
-        self._tagged = False
+        self._tagged = tagged
         self._last_upload = time.monotonic()
 
     def _log(self, image, key: str, step: int, timestamp: int) -> None:
@@ -76,7 +80,9 @@ class BackgroundImages:
         from mlflow.tracking.multimedia import compress_image_size
 
         if self._staging is None:
-            self._staging = Path(tempfile.mkdtemp(prefix="al-research-images-"))
+            if self._direct is not None:
+                self._direct.mkdir(parents=True, exist_ok=True)
+            self._staging = self._direct or Path(tempfile.mkdtemp(prefix="al-research-images-"))
         sep = separator()
         name = sep.join([key.replace("/", "~"), "step", str(step), "timestamp", str(timestamp),
                          str(uuid.uuid4())])
@@ -87,15 +93,19 @@ class BackgroundImages:
 
     def _upload(self) -> None:
         """Every staged image to the run's `images/`, then out of the staging folder."""
-        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_IMAGES
+        from al_research.tracking.names import Tag
 
         self._last_upload = time.monotonic()
-        files = sorted(self._staging.iterdir()) if self._staging is not None else []
-        if not files:
+        if self._staging is None:
             return
         if not self._tagged:
-            self._mlflow.set_tag(self.run_id, MLFLOW_LOGGED_IMAGES, True)
+            self._mlflow.set_tag(self.run_id, Tag.LOGGED_IMAGES, True)
             self._tagged = True
+        if self._direct is not None:  # written in place
+            return
+        files = sorted(self._staging.iterdir())
+        if not files:
+            return
         self._mlflow.log_artifacts(self.run_id, str(self._staging), "images")
         for path in files:
             path.unlink()
@@ -121,9 +131,25 @@ class BackgroundImages:
         finally:
             self._futures = []
             self._pool.shutdown(wait=True)
-            if self._staging is not None:
+            if self._staging is not None and self._direct is None:
                 shutil.rmtree(self._staging, ignore_errors=True)
-                self._staging = None
+            self._staging = None
+
+
+def local_artifact_dir(artifact_uri: str) -> Path | None:
+    """The folder a run's artifacts are written to, when MLflow writes them to a local folder
+    itself (its LocalArtifactRepository); None for any other store (a server's proxied
+    artifacts, object stores)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    try:
+        repository = get_artifact_repository(artifact_uri)
+    except Exception:  # noqa: BLE001  (an unknown scheme: MLflow's own calls say why)
+        return None
+    if type(repository) is not LocalArtifactRepository:
+        return None
+    return Path(repository.artifact_dir)
 
 
 @functools.lru_cache(maxsize=1)

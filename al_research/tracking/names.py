@@ -53,6 +53,7 @@ class Tag:
     SUMMARISED_RUNS: Final = "summarised_runs"
     REPORT_SETTING_PREFIX: Final = "report."  # + a setting, where a report's params exist
     NOTE: Final = "mlflow.note.content"  # the run's description in the MLflow UI
+    LOGGED_IMAGES: Final = "mlflow.loggedImages"  # "True": the UI looks for step images
 
 
 def reused_tag(sweep: str) -> str:

@@ -23,7 +23,8 @@ import numpy as np
 
 from al_research.process.signals import shielded
 from al_research.tracking import liveness, outages
-from al_research.tracking.images import BackgroundImages, is_pil, pil_image
+from al_research.tracking.images import BackgroundImages, is_pil, local_artifact_dir, pil_image
+from al_research.tracking.names import Tag
 from al_research.tracking.outages import is_outage
 from al_research.tracking.store import StoreUnavailable, _client
 
@@ -58,7 +59,8 @@ class RunRecorder:
     MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 
     def __init__(self, client, run_id: str, flush_seconds: float = 5.0,
-                 local_dir: Path | None = None, uri: str = "") -> None:
+                 local_dir: Path | None = None, uri: str = "", artifact_uri: str = "",
+                 images_tagged: bool = False) -> None:
         self._mlflow = client  # private to tracking: callers use the methods below
         self.run_id = run_id
         self.flush_seconds = flush_seconds
@@ -69,7 +71,10 @@ class RunRecorder:
         self.kept: list[Path] = []  # what was written to local_dir instead of the store
         self._pending: list = []
         self._last_flush = time.monotonic()
-        self._images = BackgroundImages(client, run_id)
+        # step images go straight into a local artifact folder (no staging and upload)
+        self._images = BackgroundImages(
+            client, run_id, artifact_dir=local_artifact_dir(artifact_uri) if artifact_uri else None,
+            tagged=images_tagged)
 
     # -- store calls -----------------------------------------------------------------------
     def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -304,7 +309,9 @@ def mlflow_run(
                                    f"{' '.join(str(error).split())[:200]}") from error
         raise
     run_id = run.info.run_id
-    recorder = RunRecorder(client, run_id, local_dir=local_dir, uri=uri)
+    recorder = RunRecorder(client, run_id, local_dir=local_dir, uri=uri,
+                           artifact_uri=run.info.artifact_uri,
+                           images_tagged=all_tags.get(Tag.LOGGED_IMAGES) == "True")
     heartbeat = liveness.Heartbeat(client, run_id, heartbeat_seconds).start()
     status = "FAILED"
     try:
