@@ -16,6 +16,9 @@ temporary directory:
 - `make run`: `python -m al_research experiment=article_seeds` (60 jobs; `--quick`: 6);
 - `lc vs random`: least-confident and random, 50 seeds, clustering off, the parallel launcher
   (100 jobs; `--quick`: 4);
+- `strategies` (only with `--only ... strategies`): `experiment=strategies` on
+  `--strategies-seeds` seeds (default 2: 72 jobs, 10 of them skipped as incompatible; the
+  whole sweep is 10 seeds, 360 jobs);
 - `reference`: a minimal TensorFlow loop, in as many child processes at once as a sweep has
   workers (the machine loaded as in a sweep), each on a sweep worker's share of the cores (TF
   threads: cores / 2): softmax regression (x W + b) from zero weights (the article's, the
@@ -318,6 +321,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="2 seeds per sweep")
     parser.add_argument("--only", nargs="+", default=["job", "make_run", "lc_random",
                                                       "reference"])
+    parser.add_argument("--strategies-seeds", type=int, default=2,
+                        help="seeds of the `strategies` case (--only strategies; 36 jobs a seed)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--reference-worker", nargs="+", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -344,6 +349,11 @@ def main() -> int:
                 "-m", "strategy=least_confident,random", f"seed={seeds or 'range(0,50)'}",
                 "stages.kmeans.enabled=false", "hydra/launcher=parallel"], work), CORES)
             print_table(out["lc vs random"])
+        if "strategies" in args.only:
+            name = f"strategies ({args.strategies_seeds} seeds)"
+            out[name] = summarise(run_case(name, [
+                "experiment=strategies", f"seed=range(0,{args.strategies_seeds})"], work), CORES)
+            print_table(out[name])
     if "reference" in args.only:
         out["reference"] = reference([1, 2, 3, 4, 5])
         r = out["reference"]
@@ -373,7 +383,7 @@ def targets(out: dict) -> None:
               f"own work: Python, Hydra, MLflow and TensorFlow's import, {imports:.2f} s, which "
               f"a sweep's fork server does before its first job; without TensorFlow's import, "
               f"as counted before issue 19's second round: {start - imports:.2f} s)")
-    for name in ("make run", "lc vs random"):
+    for name in ("make run", "lc vs random", *(k for k in out if k.startswith("strategies"))):
         s = out.get(name)
         if s is None or start is None:
             continue
