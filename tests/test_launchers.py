@@ -118,6 +118,41 @@ def test_step_images_go_straight_into_a_local_artifact_folder(store_uri, tmp_pat
     assert not staged
     assert local_artifact_dir("mlflow-artifacts:/1/abc/artifacts") is None  # a server's
 
+
+def test_artifacts_of_a_run_with_a_local_artifact_folder_are_written_there(store_uri, tmp_path):
+    """Text, figures, images and files of a run whose artifacts are a local folder are written
+    into it as MLflow's local repository would (no MLflow artifact call, which reads the whole
+    run first); nothing half-written or hidden is left, and MLflow lists them all."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from al_research.tracking import mlflow_run, prepare_store
+
+    experiment_id = prepare_store(store_uri, "al-research")
+    source = tmp_path / "rounds.csv"
+    source.write_text("n_labelled,test_accuracy\n10,0.5\n")
+    with mlflow_run(store_uri, experiment_id, "artifacts", {}) as recorder:
+        def refuse(*args, **kwargs):
+            raise AssertionError("an MLflow artifact call")
+        for name in ("log_text", "log_artifact", "log_image", "log_figure"):
+            setattr(recorder._mlflow, name, refuse)
+        recorder.log_text("seed: 3 \u2014 \u00e9\n", "config.yaml")
+        recorder.log_dict({"a": [1, 2]}, "sub/d.json")
+        recorder.log_image(np.full((8, 8, 3), 200, np.uint8), "plots/curve.png")
+        figure = plt.figure()
+        recorder.log_figure(figure, "plots/fig.png")
+        recorder.log_file(source)
+        run_id, folder = recorder.run_id, recorder.artifact_dir
+    client = MlflowClient(tracking_uri=store_uri)
+    listed = {a.path for a in client.list_artifacts(run_id)} | {
+        a.path for d in ("plots", "sub") for a in client.list_artifacts(run_id, d)}
+    assert listed == {"config.yaml", "rounds.csv", "plots", "sub", "plots/curve.png",
+                      "plots/fig.png", "sub/d.json"}
+    assert (folder / "config.yaml").read_text(encoding="utf-8") == "seed: 3 \u2014 \u00e9\n"
+    assert (folder / "rounds.csv").read_text() == source.read_text()
+    assert np.asarray(Image.open(folder / "plots/curve.png")).min() == 200
+    assert not [p for p in folder.rglob("*") if p.name.startswith(".")]
+
 def test_step_images_are_uploaded_while_the_run_goes_and_the_staging_folder_removed(
         store_uri):
     from al_research.tracking import prepare_store
