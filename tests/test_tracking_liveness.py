@@ -48,6 +48,26 @@ def test_a_run_whose_process_was_killed_is_marked_failed_by_the_next_run(store_u
     assert client.get_run(live_id).info.status == "FINISHED"
 
 
+
+def test_a_sweeps_jobs_leave_dead_runs_to_its_start(store_uri, client_for, tmp_path):
+    """A sweep's job opens its run without the dead-run check (`reap=False`); the sweep's
+    start (`PrepareMlflowStore`'s store check) marks the dead run FAILED instead."""
+    from omegaconf import OmegaConf
+
+    from al_research.sweeps.callbacks import _check_store
+
+    process, dead_id = _run_then_hang(store_uri, tmp_path)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    client = client_for(store_uri)
+    experiment_id = prepare_store(store_uri, "al-research")
+    with mlflow_run(store_uri, experiment_id, "a job", {}, reap=False):
+        pass
+    assert client.get_run(dead_id).info.status == "RUNNING"
+    _check_store(OmegaConf.create({"tracking": {"uri": store_uri,
+                                                "experiment_name": "al-research"}}), reap=True)
+    assert client.get_run(dead_id).info.status == "FAILED"
+
 def test_a_run_from_another_host_is_failed_only_once_its_heartbeat_is_stale(store_uri,
                                                                           client_for):
     experiment_id = prepare_store(store_uri, "al-research")

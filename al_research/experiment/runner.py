@@ -88,8 +88,9 @@ def _run(cfg: DictConfig | Config) -> float:
         if parent is not None and parent["uri"] == uri:
             tags[PARENT_TAG] = parent["run_id"]  # a child of the sweep's run
     opening = mark()
-    with mlflow_run(uri, experiment_id, run_name(conf), context_tags(tags, ctx.overrides)
-                    ) as recorder, job_folder(ctx.output_dir) as folder:
+    # a sweep's start and end mark its experiment's dead runs FAILED, not each of its jobs
+    with mlflow_run(uri, experiment_id, run_name(conf), context_tags(tags, ctx.overrides),
+                    reap=ctx.sweep is None) as recorder, job_folder(ctx.output_dir) as folder:
         started = time.perf_counter()
         recorder.log_params(flatten(resolved))
         recorder.log_text(OmegaConf.to_yaml(resolved, resolve=True), "config.yaml")

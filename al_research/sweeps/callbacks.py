@@ -37,7 +37,9 @@ from al_research.sweeps import ending, workers
 log = logging.getLogger(__name__)
 
 
-def _check_store(config: DictConfig) -> None:
+def _check_store(config: DictConfig, reap: bool = False) -> None:
+    """The store reached (made if new); with `reap` (a sweep's start: its jobs do not), its
+    experiment's runs whose process died without a word marked FAILED."""
     from al_research.tracking.store import StoreUnavailable, prepare_store, resolve_tracking_uri
 
     uri = resolve_tracking_uri(config.tracking.uri)
@@ -47,6 +49,13 @@ def _check_store(config: DictConfig) -> None:
         raise Abort(str(error), STORE_EXIT) from error
     log.debug("MLflow store %s, experiment %r (id %s) ready", uri,
               config.tracking.experiment_name, experiment_id)
+    if reap:
+        from al_research.tracking import Store
+
+        try:
+            Store(uri).reap_dead_runs([experiment_id])
+        except Exception as error:  # noqa: BLE001  (never a reason not to start the sweep)
+            log.warning("could not check the experiment's RUNNING runs: %s", error)
 
 
 def _check(config: DictConfig, what: str = "") -> None:
@@ -111,7 +120,7 @@ class PrepareMlflowStore(Callback):
             _check(job, f"job #{num} ({describe(overrides)}): " if len(jobs) > 1 else "")
         stores = {(j.tracking.uri, j.tracking.experiment_name): j for _, _, j in jobs}
         for job in stores.values():
-            _check_store(job)
+            _check_store(job, reap=True)
         from al_research.tracking.store import resolve_tracking_uri
 
         ending.begin(str(config.hydra.sweep.dir), resolve_tracking_uri(config.tracking.uri),
