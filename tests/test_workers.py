@@ -94,3 +94,23 @@ def test_a_start_method_typo_lists_the_choices_before_any_work(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "forkserver" in result.stderr and "loky" in result.stderr
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "multirun").exists()
+
+
+def test_what_every_job_shares_is_unpickled_once_per_launch_and_singletons_every_job():
+    """The parallel launcher pickles Hydra's context, the sweep config and the task function
+    once per launch; a worker unpickles them once (the same objects for its next job of that
+    launch, fresh ones for another launch), and Hydra's singletons afresh for every job."""
+    import pickle
+
+    from hydra.core.singleton import Singleton
+
+    from al_research.sweeps.launchers import _Shared, _unpickled
+
+    context = {"loader": lambda overrides: list(overrides)}  # local functions: cloudpickle
+    first = _Shared.of(context, {"seed": 1}, len, "launch-1")
+    a, b = _unpickled(first), _unpickled(first)
+    assert a is b and a[1] == {"seed": 1} and a[0]["loader"](["x"]) == ["x"] and a[2] is len
+    again = _unpickled(_Shared.of(context, {"seed": 2}, len, "launch-2"))
+    assert again is not a and again[1] == {"seed": 2}
+    assert pickle.loads(first.singletons).keys() == Singleton.get_state().keys()
+    assert pickle.loads(first.singletons) is not pickle.loads(first.singletons)

@@ -63,6 +63,41 @@ class WorkerDied(RuntimeError):
     """A job's worker process died without a word, twice (the second time running alone)."""
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every job of a launch gets alike, pickled once by the sweep's process instead of
+    once a job (~9 ms there, ~8 ms to unpickle in the worker): Hydra's context, the sweep's
+    config and the task function, unpickled once per worker (`_unpickled`); and Hydra's
+    singletons, unpickled afresh for each job, so that a job starts from the sweep's state as
+    with Hydra's own launcher."""
+
+    key: str
+    blob: bytes  # (hydra_context, config, task_function)
+    singletons: bytes
+
+    @classmethod
+    def of(cls, hydra_context: Any, config: Any, task_function: Any, key: str) -> _Shared:
+        try:  # loky's own pickler: Hydra's context holds local functions
+            import cloudpickle
+        except ImportError:  # a joblib that still carries its own copy
+            from joblib.externals import cloudpickle  # type: ignore[no-redef]
+
+        return cls(key, cloudpickle.dumps((hydra_context, config, task_function)),
+                   cloudpickle.dumps(Singleton.get_state()))
+
+
+_UNPICKLED: dict[str, tuple[Any, Any, Any]] = {}  # a worker's current launch's `_Shared.blob`
+
+
+def _unpickled(shared: _Shared) -> tuple[Any, Any, Any]:
+    import pickle
+
+    if shared.key not in _UNPICKLED:
+        _UNPICKLED.clear()
+        _UNPICKLED[shared.key] = pickle.loads(shared.blob)
+    return _UNPICKLED[shared.key]
+
+
 def _returned(overrides: Sequence[str], error: BaseException) -> JobReturn:
     return JobReturn(overrides=list(overrides), status=JobStatus.FAILED, _return_value=error)
 
@@ -106,20 +141,22 @@ def _set_singleton_state(state: dict) -> None:
     BaseContainer._resolvers = copy.deepcopy(state["omegaconf_resolvers"])
 
 
-def _run_one(idx: int, overrides: Sequence[str], kept: bytes | None, hydra_context: Any,
-             config: Any, task_function: Any, singleton_state: dict, sweep_dir: str,
-             token: str) -> tuple[int, JobReturn]:
+def _run_one(idx: int, overrides: Sequence[str], kept: bytes | None, shared: _Shared,
+             sweep_dir: str, token: str) -> tuple[int, JobReturn]:
     """One job in a worker: skipped if the sweep is stopping, else run with stop signals
     turned into a KILLED run, and with the sweep's stop file watched."""
+    import pickle
+
     control = SweepControl(sweep_dir)
     if control.stop_requested():
         return idx, _returned(overrides, Terminated(signal.SIGTERM))
     control.mark_started(token, idx)
     watcher = control.watch()
     try:
+        hydra_context, config, task_function = _unpickled(shared)
         with stop_on_signals():
             ret = _execute(idx, overrides, kept, hydra_context, config, task_function,
-                           singleton_state)
+                           pickle.loads(shared.singletons))
     except KeyboardInterrupt as stop:  # the job's run ended KILLED: the whole sweep stops
         stop = stop if isinstance(stop, Terminated) else Terminated(signal.SIGINT)
         control.request_stop(str(stop))  # (the job may run in the sweep's own process)
@@ -198,13 +235,13 @@ class ResilientJoblibLauncher(JoblibLauncher):
         control = SweepControl(sweep_dir)
         control.clear_stop()
         token = uuid.uuid4().hex[:8]
-        singleton_state = Singleton.get_state()
+        shared = _Shared.of(self.hydra_context, self.config, self.task_function,
+                            f"{os.getpid()}-{token}")
         results: dict[int, JobReturn] = {}
 
         def run(indices: list[int], config: dict[str, Any]) -> None:
-            calls = (delayed(_run_one)(i, jobs[i], composed.pickled(jobs[i]),
-                                       self.hydra_context, self.config, self.task_function,
-                                       singleton_state, str(sweep_dir), token)
+            calls = (delayed(_run_one)(i, jobs[i], composed.pickled(jobs[i]), shared,
+                                       str(sweep_dir), token)
                      for i in indices)
             for idx, ret in Parallel(return_as="generator_unordered", **config)(calls):
                 results[idx] = ret
