@@ -2,9 +2,10 @@
 self-training, label-fair refits) apart from the overhead (everything else), beside a minimal
 reference of the same loop, with issue 19's targets.
 
-    .venv/bin/python benchmarks/breakdown.py                 # ~6 min on 2 cores
+    .venv/bin/python benchmarks/breakdown.py                 # ~3 min on 2 cores
     .venv/bin/python benchmarks/breakdown.py --quick         # 2 seeds per sweep, ~1.5 min
     .venv/bin/python benchmarks/breakdown.py --only job reference
+    .venv/bin/python benchmarks/breakdown.py --only job strategies    # ~3 min more
     .venv/bin/python benchmarks/breakdown.py --json benchmarks/results/breakdown.json
 
 Cases, each the real command line in a child process, into a fresh SQLite store of its own
