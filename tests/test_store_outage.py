@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 
 from al_research.sweeps.ending import resume_command
-from al_research.sweeps.folders import describe, varying_keys
-from al_research.sweeps.progress import local_account
+from al_research.sweeps.folders import describe, local_account, varying_keys
 from al_research.tracking import outages
 from al_research.tracking.liveness import FAILURE_TAG
 

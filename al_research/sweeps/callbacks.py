@@ -161,10 +161,9 @@ class SweepAccount(Callback):
 
 def account(config: DictConfig, jobs: list[list[str]]) -> list[dict[str, Any]]:
     """Mark the sweep's dead runs FAILED; write and log which jobs did not finish. If the store
-    does not answer, the sweep's own record of its jobs stands in (`progress.local_account`)."""
+    does not answer, the sweep's own record of its jobs stands in (`folders.local_account`)."""
     from al_research.sweeps.ending import is_store_error, one_line
-    from al_research.sweeps.folders import describe, varying_keys
-    from al_research.sweeps.progress import local_account
+    from al_research.sweeps.folders import describe, local_account, varying_keys
     from al_research.tracking import resolve_tracking_uri
 
     sweep = str(config.hydra.sweep.dir)

@@ -181,6 +181,6 @@ def last_line(error: BaseException | None) -> str | None:
 
 
 def _local_rows(sweep: _Sweep) -> list[dict[str, Any]]:
-    from al_research.sweeps.progress import local_account
+    from al_research.sweeps.folders import local_account
 
     return local_account(sweep.folder, sweep.overrides)

@@ -6,11 +6,14 @@
 - `sweep_jobs` lists a sweep's jobs as Hydra's basic sweeper numbers them.
 - `SweepControl` is the sweep's `.al_research/` folder: a `stop` file that running jobs watch
   (they then stop as on SIGTERM, their runs ending KILLED), and a marker per started job.
+- `done_jobs` and `local_account` read the sweep's own record of its jobs (`.progress/`,
+  written by `sweeps.progress`): the account of a sweep whose store does not answer.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import signal
@@ -148,3 +151,34 @@ def job_config_part(config: Any) -> DictConfig:
     with read_write(job), open_dict(job):
         job.pop("hydra", None)
     return job
+
+
+# -- the sweep's own record of its jobs (written by sweeps.progress as each job ends) --
+PROGRESS = ".progress"  # <sweep dir>/.progress/: plan.json, done.jsonl
+
+
+def done_jobs(sweep: str | Path) -> list[dict[str, Any]]:
+    """What the sweep's jobs recorded as they ended (`done.jsonl`), oldest first."""
+    try:
+        lines = (Path(sweep) / PROGRESS / "done.jsonl").read_text().splitlines()
+    except OSError:
+        return []
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def local_account(sweep: str | Path, jobs: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
+    """Each job's outcome as the sweep itself recorded it (no store needed): FINISHED, FAILED
+    (with its reason) or NOT RUN; the last record of a job wins."""
+    last = {int(e["num"]): e for e in done_jobs(sweep)}
+    rows = []
+    for num, overrides in enumerate(jobs):
+        entry = last.get(num)
+        row: dict[str, Any] = {"job": num, "overrides": describe(list(overrides)),
+                               "status": "NOT RUN" if entry is None else
+                               "FINISHED" if entry.get("status") == "COMPLETED" else "FAILED",
+                               "run_id": None}
+        if entry is not None and entry.get("reason"):
+            row["reason"] = entry["reason"]
+            row["store_lost"] = bool(entry.get("store_lost"))
+        rows.append(row)
+    return rows

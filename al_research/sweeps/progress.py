@@ -26,9 +26,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from al_research.sweeps.folders import PROGRESS, done_jobs
+
 log = logging.getLogger(__name__)
 
-FOLDER = ".progress"
 ARM_KEYS = ("strategy", "model", "data")  # what makes one job cost more than another
 
 
@@ -111,35 +112,6 @@ def _failure(sweep: Path, num: int, job: str, error: BaseException, uri: str
     return {"reason": reason, "store_lost": is_store_error(error)}
 
 
-def done_jobs(sweep: str | Path) -> list[dict[str, Any]]:
-    """What the sweep's jobs recorded as they ended (`done.jsonl`), oldest first."""
-    try:
-        lines = (Path(sweep) / FOLDER / "done.jsonl").read_text().splitlines()
-    except OSError:
-        return []
-    return [json.loads(line) for line in lines if line.strip()]
-
-
-def local_account(sweep: str | Path, jobs: Sequence[Sequence[str]]) -> list[dict[str, Any]]:
-    """Each job's outcome as the sweep itself recorded it (no store needed): FINISHED, FAILED
-    (with its reason) or NOT RUN; the last record of a job wins."""
-    from al_research.sweeps.folders import describe
-
-    last = {int(e["num"]): e for e in done_jobs(sweep)}
-    rows = []
-    for num, overrides in enumerate(jobs):
-        entry = last.get(num)
-        row: dict[str, Any] = {"job": num, "overrides": describe(list(overrides)),
-                               "status": "NOT RUN" if entry is None else
-                               "FINISHED" if entry.get("status") == "COMPLETED" else "FAILED",
-                               "run_id": None}
-        if entry is not None and entry.get("reason"):
-            row["reason"] = entry["reason"]
-            row["store_lost"] = bool(entry.get("store_lost"))
-        rows.append(row)
-    return rows
-
-
 def _concurrency(launcher: Any) -> int:
     from al_research.process.cores import concurrent_jobs_of
 
@@ -157,7 +129,7 @@ class SweepProgress(Callback):
         if not self.enabled:
             return
         try:
-            folder = Path(str(config.hydra.sweep.dir)) / FOLDER
+            folder = Path(str(config.hydra.sweep.dir)) / PROGRESS
             folder.mkdir(parents=True, exist_ok=True)
             from al_research.sweeps.folders import sweep_jobs, varying_keys
 
@@ -189,7 +161,7 @@ class SweepProgress(Callback):
             hc = HydraConfig.get()
             if hc.mode != RunMode.MULTIRUN:  # a single run: no sweep folder to resolve (its
                 return  # resolver would create an empty multirun/<date>/<time>/)
-            folder = Path(str(hc.sweep.dir)) / FOLDER
+            folder = Path(str(hc.sweep.dir)) / PROGRESS
             plan_file = folder / "plan.json"
             if not plan_file.is_file():
                 return  # not a sweep (or its plan could not be made)
