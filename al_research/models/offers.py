@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 def model_offers(model: ModelConfig) -> frozenset[Capability] | None:
     """What the configured model will offer, from its class and params without building it;
     None when that is not known before it is built."""
-    from al_research.config import import_target, load_params
     from al_research.models.trained import TrainedModel
+    from al_research.targets import import_target, load_params
 
     cls = import_target(model._target_, "model")
     if not (isinstance(cls, type) and issubclass(cls, TrainedModel)):
@@ -35,7 +35,7 @@ def model_offers(model: ModelConfig) -> frozenset[Capability] | None:
 
 def part_needs(conf: Config) -> Iterable[tuple[str, frozenset[Capability]]]:
     """(who, needs) for the strategy (unless skipped when incompatible) and every criterion."""
-    from al_research.config import build, import_target
+    from al_research.targets import build, import_target
 
     if not conf.skip_incompatible:  # built, not imported: a wrapper needs what its score needs
         strategy = build(conf.strategy._target_, conf.strategy.params, "strategy")
@@ -47,8 +47,8 @@ def part_needs(conf: Config) -> Iterable[tuple[str, frozenset[Capability]]]:
 
 def check_model_serves(conf: Config) -> None:
     """A ConfigError naming the first part that needs what the model lacks."""
-    from al_research.config import ConfigError
     from al_research.strategies.base import check_capabilities
+    from al_research.targets import ConfigError
 
     offers = model_offers(conf.model)
     if offers is None:
