@@ -83,22 +83,16 @@ class BackgroundImages:
         from mlflow.tracking.multimedia import compress_image_size
 
         if self._staging is None:
-            if self._direct is not None:
-                self._direct.mkdir(parents=True, exist_ok=True)
             self._staging = self._direct or Path(tempfile.mkdtemp(prefix="al-research-images-"))
         sep = separator()
         name = sep.join([key.replace("/", "~"), "step", str(step), "timestamp", str(timestamp),
                          str(uuid.uuid4())])
         picture = image if is_pil(image) else palette_image(image)
         thumbnail = compress_image_size(picture)
-        for file, write in (
-                (f"{name}.png", lambda path: picture.save(path, compress_level=1)),
-                (f"{name}{sep}compressed.webp",
-                 lambda path: thumbnail.save(path, lossless=True, method=0, quality=0))):
-            if self._direct is not None:
-                write_in_place(self._staging, file, write)
-            else:
-                write(self._staging / file)
+        write_in_place(self._staging, f"{name}.png",
+                       lambda path: picture.save(path, compress_level=1))
+        write_in_place(self._staging, f"{name}{sep}compressed.webp",
+                       lambda path: thumbnail.save(path, lossless=True, method=0, quality=0))
 
     def _upload(self) -> None:
         """Every staged image to the run's `images/`, then out of the staging folder."""

@@ -20,11 +20,8 @@ log = logging.getLogger(__name__)
 def create_sqlite_schema(path: Path) -> None:
     """Create MLflow's schema in a file of its own, then move it into place atomically: no
     other process (ours, or an `mlflow ui`) ever sees a half-made store and races to finish it,
-    which can leave a store broken for good ("table ... already exists").
-
-    MLflow's migrations take ~2 s; their result is the same empty database every time for one
-    MLflow version, so the first one made on a machine is kept (`schema_template`) and later
-    stores are copies of it, with the Default experiment's folder and times made theirs."""
+    which can leave a store broken for good ("table ... already exists"). The schema is a copy
+    of the kept one when there is one (the module's docstring), MLflow's migrations else."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     fresh = path.with_name(f".{path.name}.creating-{os.getpid()}")
