@@ -178,7 +178,8 @@ class StoppingConfig:
 class TrackingConfig:
     uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///<project root>/mlflow.db
     experiment_name: str = "al-research"
-    histograms: bool = True  # per round: confidence and strategy-score histogram images
+    histograms: bool = True  # per round: the confidence's and strategy scores' histograms
+    step_images: bool | None = None  # histograms also as step images; null: not in a sweep
     tags: dict[str, str] = field(default_factory=dict)  # extra run tags, e.g. protocol: article
     system_metrics: bool = False  # MLflow's CPU/memory/disk sampling (needs psutil)
     system_metrics_seconds: float = 10.0  # its sampling interval

@@ -177,7 +177,7 @@ def instrumented_runs(seeds: list[int]) -> list[dict]:
 
     from al_research import tracking
     from al_research.experiment import runner as experiment
-    from al_research.tracking import plots
+    from al_research.tracking import histograms, plots
 
     watch = Stopwatch()
     for name in ("log_params", "log_metrics", "flush", "log_image", "log_figure",
@@ -186,8 +186,8 @@ def instrumented_runs(seeds: list[int]) -> list[dict]:
             setattr(tracking.RunRecorder, name,
                     watch.wrap("mlflow", getattr(tracking.RunRecorder, name)))
     for name in ("__init__", "render", "close"):
-        setattr(plots.ConfidenceHistogram, name,
-                watch.wrap("plots", getattr(plots.ConfidenceHistogram, name)))
+        setattr(histograms.ConfidenceHistogram, name,
+                watch.wrap("plots", getattr(histograms.ConfidenceHistogram, name)))
     for name in ("learning_curve", "centroid_grid", "confusion_matrix_figure"):
         setattr(plots, name, watch.wrap("plots", getattr(plots, name)))
     experiment.prepare_store = watch.wrap("mlflow", experiment.prepare_store)
@@ -216,10 +216,10 @@ def instrumented_runs(seeds: list[int]) -> list[dict]:
     tracking.prepare_store(uri, "benchmark")  # the one-time schema creation is not a run's cost
     runs = []
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        for seed, histograms in [(s, "true") for s in seeds] + [(s, "false") for s in seeds]:
+        for seed, drawn in [(s, "true") for s in seeds] + [(s, "false") for s in seeds]:
             cfg = compose(config_name="config", overrides=[
                 "stages.kmeans.enabled=false", f"tracking.uri={uri}", f"seed={seed}",
-                "tracking.experiment_name=benchmark", f"tracking.histograms={histograms}"])
+                "tracking.experiment_name=benchmark", f"tracking.histograms={drawn}"])
             watch.seconds.clear()
             start, cpu = time.perf_counter(), time.process_time()
             accuracy = experiment.run(cfg)

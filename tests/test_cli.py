@@ -30,8 +30,10 @@ def test_default_experiment_end_to_end(tmp_path):
     assert len([p for p in pngs if "confidence_histogram" in p]) == 40
     # least-confident's score is 1 - confidence: the confidence histogram already shows it
     assert not [p for p in pngs if "score_histogram" in p]
-    assert "plots/learning_curve.png" in [a.path for a in client.list_artifacts(r.info.run_id,
-                                                                                 "plots")]
+    plots = [a.path for a in client.list_artifacts(r.info.run_id, "plots")]
+    assert "plots/learning_curve.png" in plots and "plots/histograms.png" in plots
+    with open(client.download_artifacts(r.info.run_id, "histograms.csv")) as f:
+        assert len(f.read().splitlines()) == 1 + 40  # a row per round: the confidence only
     assert list(tmp_path.glob("outputs/*/*/rounds.csv")), "the job's folder keeps rounds.csv"
 
 
@@ -39,7 +41,8 @@ def test_default_experiment_end_to_end(tmp_path):
 def test_multirun_lands_every_job_and_reports_at_the_end(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     sweep = tmp_path / "sweep"
-    result = run_cli(["-m", "strategy=random,least_confident", "seed=0", *SHORT,
+    histograms_on = [o for o in SHORT if not o.startswith("tracking.histograms")]
+    result = run_cli(["-m", "strategy=random,least_confident", "seed=0", *histograms_on,
                       f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[sweep] 2 jobs, 1 at a time" in result.stderr
@@ -51,6 +54,17 @@ def test_multirun_lands_every_job_and_reports_at_the_end(tmp_path):
     assert {r.data.tags["sweep"] for r in runs} == {str(sweep)}
     for r in runs:
         assert len(client.get_metric_history(r.info.run_id, "test_accuracy")) == 3
+        # a sweep's job logs the rounds' histograms once (counts and a figure), no step images
+        top = [a.path for a in client.list_artifacts(r.info.run_id)]
+        assert "histograms.csv" in top and "images" not in top
+        assert "plots/histograms.png" in [a.path for a in
+                                          client.list_artifacts(r.info.run_id, "plots")]
+        counts = client.download_artifacts(r.info.run_id, "histograms.csv")
+        with open(counts) as f:
+            rows = f.read().splitlines()
+        assert [row.split(",")[:2] for row in rows[1:]] == [
+            ["10", "confidence"], ["20", "confidence"], ["30", "confidence"]]
+        assert "mlflow.loggedImages" not in r.data.tags
     assert len(list(sweep.glob("*/.hydra/config.yaml"))) == 2
     # the sweep-end callback wrote the report and its summary run
     summary = sweep / "report" / "summary.md"

@@ -48,7 +48,9 @@ def test_short_run_logs_every_round(store_uri, client_for):
 
     with Image.open(client.download_artifacts(r.info.run_id, histograms[0])) as image:
         assert image.mode == "P" and image.size == (256, 176)  # a 16-colour palette PNG
-    assert "plots/learning_curve.png" in _artifacts(client, r.info.run_id, "plots")
+    assert {"plots/learning_curve.png", "plots/histograms.png"} <= set(
+        _artifacts(client, r.info.run_id, "plots"))
+    assert "histograms.csv" in top and r.data.tags["mlflow.loggedImages"] == "True"
     kmeans = _artifacts(client, r.info.run_id, "kmeans")
     assert "kmeans/centroids.png" in kmeans and len(kmeans) == 11
     assert 0 < r.data.metrics["kmeans/purity"] <= 1
@@ -256,3 +258,23 @@ def test_an_mlp_runs_rounds_csv_holds_exact_fractions_and_the_best_epoch(store_u
         assert r["test_accuracy"] == repr(round(float(r["test_accuracy"]) * 400) / 400)
         assert r["val_accuracy"] == repr(round(float(r["val_accuracy"]) * 4100) / 4100)
         assert 1 <= int(r["best_epoch"]) <= int(r["epochs"])
+
+
+@pytest.mark.parametrize(("overrides", "sweep", "expected"), [
+    ([], None, True),  # a single run: step images
+    ([], "multirun/x", False),  # a sweep's job: the histograms once, no step images
+    (["tracking.step_images=true"], "multirun/x", True),
+    (["tracking.step_images=false"], None, False),
+    (["tracking.histograms=false", "tracking.step_images=true"], None, False),
+])
+def test_step_images_by_default_for_a_single_run_not_a_sweeps_jobs(
+        monkeypatch, overrides, sweep, expected):
+    from al_research.config import validate
+    from al_research.experiment import parts
+
+    monkeypatch.setattr(parts, "hydra_context",
+                        lambda: parts.HydraContext(None, sweep, 0 if sweep else None))
+    conf = validate(compose(overrides))
+    assert parts.step_images(conf) is expected
+    assert (parts.run_tags(conf, False, {}, "cpu").get("mlflow.loggedImages") == "True"
+            ) is expected

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 
-from al_research.tracking import plots
+from al_research.tracking import histograms, plots
 
 
 def _rgb(picture) -> np.ndarray:
@@ -22,7 +25,7 @@ def _bar_top(image: np.ndarray, figure, value: float, color: np.ndarray) -> int 
 
 
 def test_a_histogram_paints_each_bins_share_and_the_mean_on_its_axes():
-    histogram = plots.ConfidenceHistogram()
+    histogram = histograms.ConfidenceHistogram()
     figure = histogram._figure
     values = np.array([0.12] * 30 + [0.62] * 10)  # shares 0.75 (bin 2) and 0.25 (bin 12)
     image = _rgb(histogram.render(values, 40))
@@ -48,12 +51,12 @@ def test_a_histogram_paints_each_bins_share_and_the_mean_on_its_axes():
 
 
 def test_a_histograms_figure_serves_the_next_experiment_and_renders_alike():
-    first = plots.ScoreHistogram()
+    first = histograms.ScoreHistogram()
     values = np.linspace(0.0, 3.0, 500)
     image = _rgb(first.render(values, 20, "margin"))
     figure = first._figure
     first.close()
-    second = plots.ScoreHistogram()
+    second = histograms.ScoreHistogram()
     assert second._figure is figure  # handed back by close(), taken by the next
     assert np.array_equal(_rgb(second.render(values, 20, "margin")), image)
     assert not np.array_equal(_rgb(second.render(values, 30, "margin")), image)  # caption
@@ -79,3 +82,51 @@ def test_a_learning_curve_draws_each_runs_lines_on_shared_axes():
     assert not np.array_equal(again, image)
     assert np.array_equal(plots.learning_curve_image(steps, curves, "a: accuracy by labels "
                                                      "spent"), image)  # drawn alike again
+
+
+def test_a_runs_histograms_are_kept_as_counts_and_drawn_as_one_figure():
+    from matplotlib import colormaps
+
+    kept = histograms.RoundHistograms()
+    kept.add(10, np.array([0.97] * 40))  # every item in the last bin: share 1
+    kept.add(20, np.array([0.12] * 15 + [0.62] * 15))  # shares 0.5 (bins 2 and 12)
+    kept.add(30, np.array([0.5, 1.0]), np.array([2.0, 4.0, 3.0]), "margin")
+    rows = list(csv.reader(io.StringIO(kept.csv_text())))
+    header = rows[0]
+    assert header[:6] == ["n_labelled", "quantity", "low", "high", "items", "mean"]
+    assert header[6] == "[0.00,0.05)" and header[-1] == "[0.95,1.00]"  # 1.0: the last bin
+    assert len(rows) == 5  # three rounds of confidence, one of scores
+    first = rows[1]
+    assert first[:6] == ["10", "confidence", "0", "1", "40", "0.97"]
+    assert first[6:] == ["0"] * 19 + ["40"]
+    third = [int(c) for c in rows[3][6:]]
+    assert third[10] == 1 and third[19] == 1 and sum(third) == 2
+    score = rows[4]  # scaled to [0, 1] from its range [2, 4]: 0, 1 and 0.5
+    assert score[:6] == ["30", "margin", "2", "4", "3", "0.5"]
+    assert [int(c) for c in score[6:]] == [1] + [0] * 9 + [1] + [0] * 8 + [1]
+
+    only = histograms.RoundHistograms()  # no scores: one panel
+    only.add(10, np.array([0.97] * 40))
+    only.add(20, np.array([0.12] * 15 + [0.62] * 15))
+    histograms._HEAT_AXES.clear()
+    image = np.asarray(only.image("a run").convert("RGB")).astype(int)
+    (figure,) = histograms._HEAT_AXES.values()
+    (ax,) = figure.axes
+    height = image.shape[0]
+
+    def colour(step: float, value: float) -> np.ndarray:
+        x, y = ax.transData.transform((step, value)).round().astype(int)
+        return image[height - y, x]
+
+    def expected(share: float) -> np.ndarray:
+        return np.array(colormaps["viridis"](figure.norm(share))[:3]) * 255
+
+    for step, value, share in ((7, 0.975, 1.0), (7, 0.5, 0.0), (20, 0.125, 0.5),
+                               (20, 0.625, 0.5), (20, 0.975, 0.0)):  # off the mean line
+        assert np.abs(colour(step, value) - expected(share)).max() < 24, (step, value)
+    assert np.abs(expected(1.0) - expected(0.5)).max() > 60  # the shares tell apart
+    both = np.asarray(kept.image("a run").convert("RGB"))
+    assert both.shape[0] > height and len(histograms._HEAT_AXES) == 2  # a second panel
+    assert np.array_equal(np.asarray(only.image("a run").convert("RGB")), image)  # alike again
+    assert not np.array_equal(np.asarray(only.image("another").convert("RGB")), image)
+    assert histograms.RoundHistograms().image("nothing") is None

@@ -57,6 +57,17 @@ def hydra_context() -> HydraContext:
                         int(hc.job.num) if multirun else None, list(hc.overrides.task))
 
 
+def step_images(conf: Config) -> bool:
+    """Whether the rounds' histograms are also logged as step images (~2 ms a round): as
+    `tracking.step_images` says; by default (null) for a single run, not for a sweep's jobs."""
+    tracking = conf.tracking
+    if not tracking.histograms:
+        return False
+    if tracking.step_images is not None:
+        return tracking.step_images
+    return hydra_context().sweep is None
+
+
 def build_model(conf: Config, split: Split, seed: int | None = None) -> Learner:
     """The configured model, monitoring the validation set (or, if configured, the test set)."""
     m = conf.model
@@ -108,8 +119,8 @@ def run_tags(conf: Config, ground_truth: bool, stage_tags: dict[str, str], devic
         Tag.GROUND_TRUTH: flag(ground_truth),
         Tag.SUMMARY: flag(False),  # so `tags.summary != 'true'` selects the experiment runs
         Tag.DEVICE: device,
-        # the rounds' histograms are step images: the tag set with the run, not by a call
-        **({Tag.LOGGED_IMAGES: "True"} if conf.tracking.histograms else {}),
+        # the rounds' histograms as step images: the tag set with the run, not by a call
+        **({Tag.LOGGED_IMAGES: "True"} if step_images(conf) else {}),
         **{f"strategy.{k}": v for k, v in flatten(dict(conf.strategy.params)).items()},
         **stage_tags,
     }

@@ -34,6 +34,7 @@ class ActiveLearning(Stage):
 
     def run(self, exp: Experiment) -> LoopResult:
         from al_research.experiment.loop import run_active_learning
+        from al_research.experiment.parts import step_images
         from al_research.experiment.round_log import RoundLog
         from al_research.stopping.monitor import StoppingMonitor
         from al_research.strategies.base import QueryContext
@@ -47,7 +48,8 @@ class ActiveLearning(Stage):
                              exp.split.n_classes, exp.cache)
         with phase("initial"):
             initial = initial_selection(exp.initial, start, conf.initial_size)
-        rounds = RoundLog(exp.recorder, exp.folder, initial, conf.tracking.histograms, exp.title)
+        rounds = RoundLog(exp.recorder, exp.folder, initial, conf.tracking.histograms,
+                          step_images(conf), exp.title)
         stopping = StoppingMonitor.for_experiment(exp)  # None: no criterion configured
         try:
             run_active_learning(exp.model, pool, exp.held_out, exp.strategy, initial,
