@@ -127,6 +127,10 @@ def test_a_runs_histograms_are_kept_as_counts_and_drawn_as_one_figure():
     assert np.abs(expected(1.0) - expected(0.5)).max() > 60  # the shares tell apart
     both = np.asarray(kept.image("a run").convert("RGB"))
     assert both.shape[0] > height and len(histograms._HEAT_AXES) == 2  # a second panel
+    kept.score_name = "entropy"  # the score panel's title: its name, drawn per run
+    other = np.asarray(kept.image("a run").convert("RGB"))
+    assert other.shape == both.shape and not np.array_equal(other, both)
+    assert len(histograms._HEAT_AXES) == 2  # the same axes serve another score
     assert np.array_equal(np.asarray(only.image("a run").convert("RGB")), image)  # alike again
     assert not np.array_equal(np.asarray(only.image("another").convert("RGB")), image)
     assert histograms.RoundHistograms().image("nothing") is None

@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from al_research.tracking.plots import font  # noqa: E402
+
 N_BINS = 20
 EDGES = np.linspace(0.0, 1.0, N_BINS + 1)  # of [0, 1]: the last bin includes 1
 CENTRES = (EDGES[:-1] + EDGES[1:]) / 2
@@ -106,7 +108,6 @@ class _KeptAxesHistogram:
     COLOR = "tab:blue"
     DASH = (5, 2)  # the mean line's pixels on and off (matplotlib's "--" at 80 dpi)
     _spare: dict[str, list[_HistogramFigure]] = {}  # figures closed by earlier experiments
-    _font: list = []
 
     def __init__(self) -> None:
         self.edges = EDGES
@@ -114,17 +115,6 @@ class _KeptAxesHistogram:
         self._figure: _HistogramFigure | None = (
             spare.pop() if spare else
             _HistogramFigure(self.edges, self.TITLE, self.XLABEL, self.COLOR))
-
-    @classmethod
-    def font(cls):
-        """matplotlib's own font at the captions' size (8 points at 80 dpi), for PIL."""
-        if not cls._font:
-            from matplotlib import font_manager
-            from PIL import ImageFont
-
-            path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"))
-            cls._font.append(ImageFont.truetype(path, size=round(8 * 80 / 72)))
-        return cls._font[0]
 
     def _render(self, values: np.ndarray, caption: str):
         """The round's image: a 16-colour PIL image (what MLflow is given, no quantising)."""
@@ -155,7 +145,7 @@ class _KeptAxesHistogram:
         x0, y0, x1, y1 = f.box
         ImageDraw.Draw(picture).multiline_text(
             (x0 + 0.03 * (x1 - x0), f.height - (y0 + 0.95 * (y1 - y0))), caption,
-            font=self.font(), fill=f.INK, spacing=1)
+            font=font(8, 80), fill=f.INK, spacing=1)
         return picture
 
     def close(self) -> None:
@@ -268,26 +258,25 @@ class RoundHistograms:
         if not series:
             return None
         edges = _edges(np.array(sorted({x for s in series.values() for x in s.steps}), float))
-        key = (tuple(series), float(edges[0]), float(edges[-1]))
+        key = (len(series), float(edges[0]), float(edges[-1]))
         figure = _HEAT_AXES.get(key)
         if figure is None:
             figure = _HEAT_AXES[key] = _HeatAxes(*key)
-        rgb = figure.render(series, title)
-        return Image.fromarray(rgb).quantize(64, method=Image.Quantize.FASTOCTREE)
+        return figure.render(series, title).quantize(64, method=Image.Quantize.FASTOCTREE)
 
 
 class _HeatAxes:
-    """The figure's axes, colour bar and labels for its panels (the quantities' names) and a
-    range of steps, drawn once per process and kept (a sweep's runs share a few); a run's
-    cells, mean lines and heading are drawn over a copy."""
+    """The figure's axes, colour bar and labels for a number of panels (the confidence's, then
+    the scores') and a range of steps, drawn once per process and kept (a sweep's runs share
+    one or two); a run's cells, mean lines, score panel's title and heading are drawn over a
+    copy."""
 
-    def __init__(self, names: tuple[str, ...], left: float, right: float) -> None:
+    def __init__(self, panels: int, left: float, right: float) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.cm import ScalarMappable
         from matplotlib.colors import PowerNorm
         from matplotlib.image import NonUniformImage
 
-        panels = len(names)
         height = 0.95 + 1.85 * panels
         self.fig = Figure(figsize=(6.4, height), dpi=100)
         FigureCanvasAgg(self.fig)
@@ -296,12 +285,10 @@ class _HeatAxes:
         top, bottom = 1 - 0.55 / height, 0.45 / height
         gap = 0.3 / height
         each = (top - bottom - gap * (panels - 1)) / panels
-        self.heading = self.fig.text(0.09, 1 - 0.1 / height, "", va="top", fontsize=10,
-                                     animated=True)
         self.axes = []
         self.images = []
         self.lines = []
-        for i, name in enumerate(names):
+        for i in range(panels):
             ax = self.fig.add_axes((0.09, top - (i + 1) * each - i * gap, 0.76, each))
             ax.set_xlim(left, right)
             ax.set_ylim(0, 1)
@@ -315,9 +302,9 @@ class _HeatAxes:
                                                norm=self.norm, animated=True))
             self.lines.append(ax.plot([], [], color="tab:orange", linewidth=1.2, linestyle="--",
                                       animated=True)[0])
-            ax.set_title("max-softmax confidence (dashed: mean)" if name == "confidence" else
-                         f"{name}, scaled to each round's range (dashed: mean)",
-                         fontsize=9, loc="left")
+            if i == 0:  # the scores' panel is titled per run (their name), with PIL
+                first = ax.set_title("max-softmax confidence (dashed: mean)", fontsize=9,
+                                     loc="left")
             self.axes.append(ax)
         bar = self.fig.add_axes((0.88, bottom, 0.025, top - bottom))
         self.fig.colorbar(ScalarMappable(self.norm, self.cmap), cax=bar)
@@ -325,8 +312,17 @@ class _HeatAxes:
         bar.tick_params(labelsize=7)
         self.fig.canvas.draw()
         self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+        # where the texts drawn per run go (pixels from the top left): the heading, and each
+        # panel's title as matplotlib places the first's (its top left)
+        title = first.get_window_extent(self.fig.canvas.get_renderer())
+        above = float(title.y1 - self.axes[0].bbox.y1)  # its top, above its axes' top
+        height = float(self.fig.canvas.get_width_height()[1])
+        self.title_at = [(float(title.x0), height - float(ax.bbox.y1) - above)
+                         for ax in self.axes]
+        self.heading_at = (float(title.x0), 6.0)
 
-    def render(self, series: dict[str, _Series], title: str) -> np.ndarray:
+    def render(self, series: dict[str, _Series], title: str):
+        """The run's figure as an RGB PIL image."""
         canvas = self.fig.canvas
         canvas.restore_region(self.background)
         for ax, image, line, s in zip(self.axes, self.images, self.lines, series.values(),
@@ -336,9 +332,15 @@ class _HeatAxes:
             ax.draw_artist(image)
             line.set_data(steps, s.means)
             ax.draw_artist(line)
-        self.heading.set_text(title)
-        self.fig.draw_artist(self.heading)
-        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+        from PIL import Image, ImageDraw
+
+        picture = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+        draw = ImageDraw.Draw(picture)  # matplotlib draws a text in ~3 ms, PIL in ~0.1
+        draw.text(self.heading_at, title, font=font(10, 100), fill=(0, 0, 0))
+        for (x, y), name in list(zip(self.title_at, series, strict=True))[1:]:
+            draw.text((x, y), f"{name}, scaled to each round's range (dashed: mean)",
+                      font=font(9, 100), fill=(0, 0, 0))
+        return picture
 
 
 _HEAT_AXES: dict[tuple, _HeatAxes] = {}

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import matplotlib
@@ -42,7 +43,9 @@ def learning_curve(
 class _CurveAxes:
     """A learning curve's figure for one set of curves and axis limits: everything but the
     lines and the title drawn once and kept (`background`); the legend, opaque over the lines,
-    kept as its own pixels (`legend_pixels`) and put back over each run's lines."""
+    kept as its own pixels (`legend_pixels`) and put back over each run's lines; the title
+    (each run's own) drawn with PIL where matplotlib puts it (`title_at`: its baseline's
+    middle), ~0.1 ms instead of ~3."""
 
     def __init__(self, names: tuple[str, ...], xlim: tuple[float, float],
                  ylim: tuple[float, float]) -> None:
@@ -60,13 +63,14 @@ class _CurveAxes:
         self.ax.grid(alpha=0.3)
         self.legend = self.ax.legend(loc="lower right", framealpha=1.0)  # over the lines
         self.legend.set_animated(True)
-        self.title = self.ax.set_title("", fontsize=10)
-        self.title.set_animated(True)
         self.fig.canvas.draw()
         self.background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         self.ax.draw_artist(self.legend)  # opaque: its pixels do not depend on the lines
         self.legend_pixels = self.fig.canvas.copy_from_bbox(
             self.legend.get_window_extent().padded(1))
+        box, height = self.ax.bbox, self.fig.canvas.get_width_height()[1]
+        pad = matplotlib.rcParams["axes.titlepad"] * self.fig.dpi / 72
+        self.title_at = ((box.x0 + box.x1) / 2, height - box.y1 - pad)
 
 
 _CURVES: dict[tuple, _CurveAxes] = {}  # a process's figures, by curves and limits
@@ -99,9 +103,22 @@ def learning_curve_image(steps: Sequence[int], curves: dict[str, Sequence[float]
         line.set_data(steps, values)
         figure.ax.draw_artist(line)
     canvas.restore_region(figure.legend_pixels)
-    figure.title.set_text(title)
-    figure.ax.draw_artist(figure.title)
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    ImageDraw.Draw(picture).text(figure.title_at, title, font=font(10, figure.fig.dpi),
+                                 fill=(0, 0, 0), anchor="ms")
+    return np.asarray(picture)
+
+
+@functools.lru_cache(maxsize=8)
+def font(points: float, dpi: float):
+    """matplotlib's own font (DejaVu Sans) at `points` on a `dpi` figure, for PIL."""
+    from matplotlib import font_manager
+    from PIL import ImageFont
+
+    path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"))
+    return ImageFont.truetype(path, size=round(points * dpi / 72))
 
 
 GRID_SCALE = 4  # each centroid pixel as a 4 x 4 block
