@@ -7,6 +7,7 @@ reference of the same loop, with issue 19's targets.
     .venv/bin/python benchmarks/breakdown.py --only job reference
     .venv/bin/python benchmarks/breakdown.py --only job strategies    # ~3 min more
     .venv/bin/python benchmarks/breakdown.py --json benchmarks/results/breakdown.json
+    .venv/bin/python benchmarks/breakdown.py --only strategies --keep /tmp/bd  # keep the folders
 
 Cases, each the real command line in a child process, into a fresh SQLite store of its own
 (the sweeps' stores made by the sweep itself, as a user's first sweep would), its folders in a
@@ -40,6 +41,7 @@ its nested phases'. A sweep has `wall x cores` core-seconds; what no phase of an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -325,6 +327,8 @@ def main() -> int:
     parser.add_argument("--strategies-seeds", type=int, default=2,
                         help="seeds of the `strategies` case (--only strategies; 36 jobs a seed)")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--keep", type=Path, help="run the cases in this folder and keep it "
+                        "(their stores, sweep folders and reports); default: a temporary one")
     parser.add_argument("--reference-worker", nargs="+", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.reference_worker:
@@ -332,8 +336,9 @@ def main() -> int:
         return 0
     seeds = "range(0,2)" if args.quick else None
     out: dict = {}
-    with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
-        work = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        work = args.keep or Path(stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="breakdown-")))
         if "job" in args.only:
             fresh = run_case("job, fresh store", [], work)
             again = run_case("job, existing store", [], work, fresh["store"])

@@ -106,3 +106,39 @@ def test_a_sweep_stopped_midway_and_run_again_has_every_configuration_once(tmp_p
     assert forced.returncode == 0, err[-3000:]
     _, runs = experiment_runs(uri)
     assert sum(r.info.status == "FINISHED" and r.data.tags["seed"] == "0" for r in runs) == 2
+
+
+def test_a_sweeps_start_finds_its_jobs_finished_runs_once(store_uri, tmp_path):
+    from al_research.sweeps import resume
+
+    experiment_id = prepare_store(store_uri, "al-research")
+    done, other = compose([*SHORT, "seed=0"]), compose([*SHORT, "seed=1"])
+    with mlflow_run(store_uri, experiment_id, "old", {CONFIG_HASH_TAG: config_hash(done)}):
+        pass
+    with mlflow_run(store_uri, experiment_id, "new", {CONFIG_HASH_TAG: config_hash(done)}) as r:
+        newest = r.run_id
+    with pytest.raises(RuntimeError), mlflow_run(store_uri, experiment_id, "failed",
+                                                 {CONFIG_HASH_TAG: config_hash(other)}):
+        raise RuntimeError("boom")
+    sweep = tmp_path / "sweep"
+    jobs = [resume.PlannedJob(n, store_uri, "al-research", cfg)
+            for n, cfg in enumerate([done, other, other])]
+    resume.plan(sweep, jobs)
+    plan = json.loads((sweep / ".progress" / "resume.json").read_text())
+    assert plan == {"0": {"hash": config_hash(done), "run": newest},  # the newest finished
+                    "1": {"hash": config_hash(other), "run": ""}}  # a failed run is none
+    # job 2 repeats job 1's config: it searches when it starts (job 1 may have finished)
+    skipped = resume.skip_if_finished(done, store_uri, "al-research", str(sweep), 0)
+    assert skipped is not None and skipped.run_id == newest
+    assert resume.skip_if_finished(other, store_uri, "al-research", str(sweep), 1) is None
+    with mlflow_run(store_uri, experiment_id, "1 done", {CONFIG_HASH_TAG: config_hash(other)}
+                    ) as r:
+        second = r.run_id
+    skipped = resume.skip_if_finished(other, store_uri, "al-research", str(sweep), 2)
+    assert skipped is not None and skipped.run_id == second
+    # a plan made for another config is not believed: the job searches
+    skipped = resume.skip_if_finished(other, store_uri, "al-research", str(sweep), 0)
+    assert skipped is not None and skipped.run_id == second
+    resume.plan(tmp_path / "forced", [resume.PlannedJob(
+        0, store_uri, "al-research", compose([*SHORT, "rerun=true"]))])
+    assert not (tmp_path / "forced" / ".progress" / "resume.json").exists()

@@ -58,15 +58,18 @@ def _check_store(config: DictConfig, reap: bool = False) -> None:
             log.warning("could not check the experiment's RUNNING runs: %s", error)
 
 
-def _check(config: DictConfig, what: str = "") -> None:
+def _check(config: DictConfig, what: str = "") -> DictConfig:
+    """The job's config (its `hydra` node aside), checked whole."""
     from al_research.sweeps.folders import job_config_part
 
+    part = job_config_part(config)
     try:
-        check_job_config(job_config_part(config))
+        check_job_config(part)
     except Exception as error:
         if not is_config_error(error):
             raise
         raise Abort(f"{what}{config_error_line(error)}", CONFIG_EXIT) from error
+    return part
 
 
 def _job_configs(config: DictConfig) -> list[tuple[int, list[str], DictConfig]]:
@@ -116,12 +119,18 @@ class PrepareMlflowStore(Callback):
             if not is_config_error(error):
                 raise
             raise Abort(config_error_line(error), CONFIG_EXIT) from error
-        for num, overrides, job in jobs:
-            _check(job, f"job #{num} ({describe(overrides)}): " if len(jobs) > 1 else "")
+        parts = [(num, _check(job, f"job #{num} ({describe(overrides)}): "
+                              if len(jobs) > 1 else "")) for num, overrides, job in jobs]
         stores = {(j.tracking.uri, j.tracking.experiment_name): j for _, _, j in jobs}
         for job in stores.values():
             _check_store(job, reap=True)
+        from al_research.sweeps import resume
         from al_research.tracking.store import resolve_tracking_uri
+
+        # the finished runs of all the jobs, found once (a job need not search the store)
+        resume.plan(str(config.hydra.sweep.dir), [
+            resume.PlannedJob(num, resolve_tracking_uri(part.tracking.uri),
+                              part.tracking.experiment_name, part) for num, part in parts])
 
         ending.begin(str(config.hydra.sweep.dir), resolve_tracking_uri(config.tracking.uri),
                      [overrides for _, overrides, _ in jobs])

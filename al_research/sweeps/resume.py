@@ -9,6 +9,12 @@ the configurations that have no FINISHED run yet; `rerun=true` runs them all.
 A skipped job tags the finished run it stands for with `reused_in/<digest of the sweep>` =
 the sweep folder (`tracking.names.reused_tag`), so the new sweep's report can count it
 (`tracking.Store.sweep_runs`).
+
+A sweep's start finds the FINISHED runs of all its jobs with one search (`plan`, written to
+`<sweep dir>/.progress/resume.json`): a job reads its answer there instead of searching the
+store itself (~9 ms a job with both cores busy). A configuration the sweep lists more than once
+is searched for by its later jobs as before (an earlier one may have finished by then); a job
+that finds no plan, or a plan made for another config, searches.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from al_research.config import HOW_KEYS
+from al_research.sweeps.folders import PROGRESS
 from al_research.tracking.names import Metric, Tag, reused_job_tag, reused_tag
 
 log = logging.getLogger(__name__)
@@ -84,8 +93,10 @@ def skip_if_finished(cfg: Any, uri: str, experiment: str, sweep: str | None = No
     """
     if wants_rerun(cfg):
         return None
-    run_id = find_finished(uri, experiment, config_hash(cfg))
-    if run_id is None:
+    digest = config_hash(cfg)
+    planned = _planned(sweep, job_num, digest)
+    run_id = planned if planned is not None else find_finished(uri, experiment, digest)
+    if not run_id:
         return None
     from al_research.tracking import Store
 
@@ -98,3 +109,66 @@ def skip_if_finished(cfg: Any, uri: str, experiment: str, sweep: str | None = No
         store.set_tags(run_id, tags)
     run = store.run(run_id)
     return Skipped(run_id, float(run.data.metrics.get(Metric.FINAL_TEST_ACCURACY, float("nan"))))
+
+
+PLAN = "resume.json"
+
+
+@dataclass
+class PlannedJob:
+    num: int
+    uri: str
+    experiment: str
+    config: Any  # the job's config (its `hydra` node aside)
+
+
+def plan(sweep: str | Path, jobs: Sequence[PlannedJob]) -> None:
+    """At a sweep's start: each job's config hash and the newest FINISHED run with that hash,
+    from one search per store and experiment, into `<sweep>/.progress/resume.json`. Nothing is
+    written for a sweep with `rerun=true`; a store that cannot be searched leaves its jobs to
+    search themselves."""
+    if not jobs or all(wants_rerun(job.config) for job in jobs):
+        return
+    from al_research.tracking import Store
+
+    finished: dict[tuple[str, str], dict[str, str] | None] = {}
+    for key in {(job.uri, job.experiment) for job in jobs}:
+        try:
+            store = Store(key[0])
+            experiment_id = store.experiment_id(key[1])
+            runs = [] if experiment_id is None else store.search_runs(
+                [experiment_id], f"attributes.status = 'FINISHED' and "
+                f"tags.{CONFIG_HASH_TAG} IS NOT NULL")
+        except Exception as error:  # noqa: BLE001  (its jobs search as before)
+            log.debug("no resume plan for %s: %s", key, error)
+            finished[key] = None
+            continue
+        newest: dict[str, str] = {}
+        for run in runs:  # newest first
+            newest.setdefault(run.data.tags.get(CONFIG_HASH_TAG, ""), run.info.run_id)
+        finished[key] = newest
+    entries: dict[str, dict[str, Any]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    for job in jobs:
+        known = finished[(job.uri, job.experiment)]
+        digest = config_hash(job.config)
+        again = (job.uri, job.experiment, digest) in seen
+        seen.add((job.uri, job.experiment, digest))
+        if known is not None and not again:
+            entries[str(job.num)] = {"hash": digest, "run": known.get(digest, "")}
+    folder = Path(sweep) / PROGRESS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PLAN).write_text(json.dumps(entries))
+
+
+def _planned(sweep: str | None, job_num: int | None, digest: str) -> str | None:
+    """The run id the sweep's start found for this job ("": none), or None: search."""
+    if sweep is None or job_num is None:
+        return None
+    try:
+        entry = json.loads((Path(sweep) / PROGRESS / PLAN).read_text()).get(str(job_num))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("hash") != digest:
+        return None
+    return str(entry.get("run", ""))
