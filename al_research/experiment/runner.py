@@ -94,7 +94,8 @@ def _run(cfg: DictConfig | Config) -> float:
         started = time.perf_counter()
         recorder.log_params(flatten(resolved))
         recorder.log_text(OmegaConf.to_yaml(resolved, resolve=True), "config.yaml")
-        log_split(recorder, split, build_source(conf.data).origin, conf.data.name)
+        log_split(recorder, split, build_source(conf.data).origin, conf.data.name,
+                  made_by=(repr(conf.data), conf.seed))
         log_hydra_record(recorder, ctx.output_dir)
         since("run_open", opening)
         oracle = Oracle(split.pool_y)  # the loop never reads pool_y: labels come from the oracle
