@@ -210,8 +210,6 @@ class _Series:
         return (counts / np.maximum(1.0, counts.sum(axis=1, keepdims=True))).T
 
 
-
-
 class RoundHistograms:
     """Each round's histograms over the unlabelled pool, as counts in `N_BINS` bins of [0, 1]:
     the confidence, and the strategy's scores scaled to the round's range (`scaled`), with
